@@ -1,0 +1,42 @@
+// The list of all op entries. Adding an op: define it in ir/ops/<Family>.cpp, list it here.
+#include "ir/OpTable.h"
+
+#include <array>
+
+namespace sinter {
+
+namespace {
+using namespace ops;
+const std::array kOps = std::to_array<const OpDef*>({
+    // Elementwise
+    &Relu, &Neg, &Abs, &Sqrt, &Exp, &Log, &Sigmoid, &Tanh, &Add, &Sub, &Mul, &Div, &Pow, &Max,
+    &Min, &Identity, &Dropout,
+    // Conv, Pool, Norm
+    &Conv2d, &MaxPool2d, &AvgPool2d, &GlobalAvgPool, &Lrn, &BatchNorm, &Softmax, &LogSoftmax,
+    // Linear, Reduce
+    &Gemm, &MatMul, &ReduceSum, &ReduceMean,
+    // Shape
+    &Flatten, &Reshape, &Transpose, &Concat, &Slice, &Pad, &Constant,
+    // Loss
+    &SoftmaxCrossEntropy,
+});
+} // namespace
+
+std::span<const OpDef* const> allOps() { return kOps; }
+
+const OpDef* findOp(std::string_view name) {
+  for (const OpDef* op : kOps)
+    if (op->name == name)
+      return op;
+  return nullptr;
+}
+
+const OpDef* findOnnxOp(std::string_view onnxType) {
+  for (const OpDef* op : kOps)
+    for (std::string_view n : op->onnx)
+      if (!n.empty() && n == onnxType)
+        return op;
+  return nullptr;
+}
+
+} // namespace sinter

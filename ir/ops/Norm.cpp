@@ -1,0 +1,69 @@
+// Normalisation op entries: LRN, batch norm (inference), softmax, log-softmax.
+#include "ir/ops/Ops.h"
+#include "ir/ops/ShapeRules.h"
+
+namespace sinter::ops {
+
+using namespace rules;
+
+// Cross-channel LRN as in ONNX/Caffe/PyTorch:
+//   y = x / (bias + alpha / size * sum_{c' in window(c)} x[c']^2) ^ beta
+// window(c) = [c - floor((size-1)/2), c + ceil((size-1)/2)] clipped to the channels.
+// (The AlexNet paper writes alpha without the 1/size; its alpha=1e-4 is used here as ONNX does.)
+constexpr OpDef Lrn{
+    .name = "lrn", .family = OpFamily::Norm, .onnx = {"LRN"}, .inputs = {"x"},
+    .attrs = {attr::Required("size", AttrKind::Int), attr::Float("alpha", 1e-4),
+              attr::Float("beta", 0.75), attr::Float("bias", 1.0)},
+    .shape = [](ShapeCtx& c) -> Error {
+      SINTER_CHECK(requireFloat(c, 0));
+      if (c.in(0).rank() < 3)
+        return makeError("operand 0 must have rank >= 3 (N, C, spatial...), got {}", c.in(0).str());
+      if (c.i("size") < 1)
+        return makeError("size {} must be positive", c.i("size"));
+      return c.result(c.in(0));
+    },
+    .lower = Kernel{"lrn"}, .differentiable = true,
+    .summary = "local response normalisation across channels"};
+
+// y = scale * (x - mean) / sqrt(var + epsilon) + bias, per channel (axis 1).
+constexpr OpDef BatchNorm{
+    .name = "batch_norm", .family = OpFamily::Norm, .onnx = {"BatchNormalization"},
+    .inputs = {"x", "scale", "bias", "mean", "var"},
+    .attrs = {attr::Float("epsilon", 1e-5)},
+    .shape = [](ShapeCtx& c) -> Error {
+      SINTER_CHECK(requireFloat(c, 0));
+      SINTER_CHECK(requireSameDType(c));
+      if (c.in(0).rank() < 2)
+        return makeError("operand 0 must have rank >= 2 (N, C, ...), got {}", c.in(0).str());
+      int64_t ch = c.in(0).shape[1];
+      for (size_t i = 1; i < 5; ++i)
+        if (c.in(i).shape != Shape{ch})
+          return makeError("operand {} must be [{}] (one value per channel), got {}", i, ch,
+                           shapeString(c.in(i).shape));
+      return c.result(c.in(0));
+    },
+    .lower = Kernel{"batch_norm"}, .differentiable = false,
+    .summary = "batch normalisation with running statistics (inference)"};
+
+namespace {
+Error softmaxShape(ShapeCtx& c) {
+  SINTER_CHECK(requireFloat(c, 0));
+  auto a = normalizeAxis(c.i("axis"), c.in(0).rank(), "axis");
+  if (!a)
+    return a.error();
+  return c.result(c.in(0));
+}
+} // namespace
+
+constexpr OpDef Softmax{.name = "softmax", .family = OpFamily::Norm, .onnx = {"Softmax"},
+                        .inputs = {"x"}, .attrs = {attr::Int("axis", -1)}, .shape = softmaxShape,
+                        .lower = Kernel{"softmax"}, .differentiable = true,
+                        .summary = "exp(x) / sum(exp(x)) along one axis"};
+
+constexpr OpDef LogSoftmax{.name = "log_softmax", .family = OpFamily::Norm,
+                           .onnx = {"LogSoftmax"}, .inputs = {"x"},
+                           .attrs = {attr::Int("axis", -1)}, .shape = softmaxShape,
+                           .lower = Kernel{"log_softmax"}, .differentiable = true,
+                           .summary = "x - log(sum(exp(x))) along one axis"};
+
+} // namespace sinter::ops

@@ -1,0 +1,27 @@
+// The op table entries, by family. Each is defined (all its facts) in ir/ops/<Family>.cpp.
+#pragma once
+
+#include "ir/OpDef.h"
+
+namespace sinter::ops {
+
+// Elementwise (ir/ops/Elementwise.cpp)
+extern const OpDef Relu, Neg, Sqrt, Exp, Log, Abs, Sigmoid, Tanh;
+extern const OpDef Add, Sub, Mul, Div, Pow, Max, Min;
+extern const OpDef Identity, Dropout;
+// Conv (ir/ops/Conv.cpp)
+extern const OpDef Conv2d;
+// Pool (ir/ops/Pool.cpp)
+extern const OpDef MaxPool2d, AvgPool2d, GlobalAvgPool;
+// Norm (ir/ops/Norm.cpp)
+extern const OpDef Lrn, BatchNorm, Softmax, LogSoftmax;
+// Linear (ir/ops/Linear.cpp)
+extern const OpDef Gemm, MatMul;
+// Reduce (ir/ops/Reduce.cpp)
+extern const OpDef ReduceSum, ReduceMean;
+// Shape (ir/ops/Shape.cpp)
+extern const OpDef Flatten, Reshape, Transpose, Concat, Slice, Pad, Constant;
+// Loss (ir/ops/Loss.cpp)
+extern const OpDef SoftmaxCrossEntropy;
+
+} // namespace sinter::ops

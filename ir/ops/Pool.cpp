@@ -1,0 +1,73 @@
+// Pooling op entries.
+#include "ir/ops/Ops.h"
+#include "ir/ops/ShapeRules.h"
+
+namespace sinter::ops {
+
+using namespace rules;
+
+namespace {
+Error pool2dShape(ShapeCtx& c, bool dilated) {
+  SINTER_CHECK(requireFloat(c, 0));
+  SINTER_CHECK(requireRank(c, 0, 4));
+  SINTER_CHECK(requireLength(c, "kernel", 2));
+  SINTER_CHECK(requireLength(c, "stride", 2));
+  SINTER_CHECK(requireLength(c, "pad", 4));
+  const Shape& x = c.in(0).shape;
+  const auto& k = c.ints("kernel");
+  const auto& s = c.ints("stride");
+  const auto& p = c.ints("pad");
+  std::vector<int64_t> d{1, 1};
+  if (dilated) {
+    SINTER_CHECK(requireLength(c, "dilation", 2));
+    d = c.ints("dilation");
+  }
+  int64_t ceil = c.i("ceil_mode");
+  if (ceil != 0 && ceil != 1)
+    return makeError("ceil_mode must be 0 or 1, got {}", ceil);
+  for (int i = 0; i < 2; ++i)
+    if (p[i] >= k[i] * d[i] || p[i + 2] >= k[i] * d[i])
+      return makeError("pad {} must be smaller than the window {}", shapeString(p), shapeString(k));
+  auto h = windowExtent(x[2], k[0], s[0], p[0], p[2], d[0], ceil, "height");
+  if (!h)
+    return h.error();
+  auto w = windowExtent(x[3], k[1], s[1], p[1], p[3], d[1], ceil, "width");
+  if (!w)
+    return w.error();
+  return c.result({c.in(0).dtype, {x[0], x[1], *h, *w}});
+}
+} // namespace
+
+constexpr OpDef MaxPool2d{
+    .name = "max_pool2d", .family = OpFamily::Pool, .onnx = {"MaxPool"}, .inputs = {"x"},
+    .attrs = {attr::Required("kernel", AttrKind::Ints), attr::Ints("stride", {1, 1}),
+              attr::Ints("pad", {0, 0, 0, 0}, "top, left, bottom, right"),
+              attr::Ints("dilation", {1, 1}), attr::Int("ceil_mode", 0)},
+    .shape = [](ShapeCtx& c) { return pool2dShape(c, true); }, .lower = Kernel{"max_pool2d"},
+    .differentiable = true, .summary = "2-D max pooling, NCHW (padding never wins)"};
+
+constexpr OpDef AvgPool2d{
+    .name = "avg_pool2d", .family = OpFamily::Pool, .onnx = {"AveragePool"}, .inputs = {"x"},
+    .attrs = {attr::Required("kernel", AttrKind::Ints), attr::Ints("stride", {1, 1}),
+              attr::Ints("pad", {0, 0, 0, 0}, "top, left, bottom, right"),
+              attr::Int("ceil_mode", 0),
+              attr::Int("count_include_pad", 0, "1: divide by the full window incl. padding")},
+    .shape = [](ShapeCtx& c) { return pool2dShape(c, false); }, .lower = Kernel{"avg_pool2d"},
+    .differentiable = true, .summary = "2-D average pooling, NCHW"};
+
+constexpr OpDef GlobalAvgPool{
+    .name = "global_avg_pool", .family = OpFamily::Pool, .onnx = {"GlobalAveragePool"},
+    .inputs = {"x"},
+    .shape = [](ShapeCtx& c) -> Error {
+      SINTER_CHECK(requireFloat(c, 0));
+      if (c.in(0).rank() < 3)
+        return makeError("operand 0 must have rank >= 3 (N, C, spatial...), got {}", c.in(0).str());
+      Shape s = c.in(0).shape;
+      for (size_t i = 2; i < s.size(); ++i)
+        s[i] = 1;
+      return c.result({c.in(0).dtype, s});
+    },
+    .lower = Kernel{"global_avg_pool"}, .differentiable = true,
+    .summary = "mean over all spatial dims, keeping them as 1"};
+
+} // namespace sinter::ops

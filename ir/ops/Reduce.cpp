@@ -1,0 +1,51 @@
+// Reduction op entries.
+#include "ir/ops/Ops.h"
+#include "ir/ops/ShapeRules.h"
+
+#include <algorithm>
+
+namespace sinter::ops {
+
+using namespace rules;
+
+namespace {
+// axes = [] reduces every axis; keepdims keeps reduced axes as 1.
+Error reduceShape(ShapeCtx& c) {
+  const Shape& x = c.in(0).shape;
+  int64_t r = c.in(0).rank();
+  std::vector<bool> reduced(x.size(), c.ints("axes").empty());
+  for (int64_t a : c.ints("axes")) {
+    auto n = normalizeAxis(a, r, "axis");
+    if (!n)
+      return n.error();
+    if (reduced[*n])
+      return makeError("axis {} is listed twice in {}", a, shapeString(c.ints("axes")));
+    reduced[*n] = true;
+  }
+  int64_t keep = c.i("keepdims");
+  if (keep != 0 && keep != 1)
+    return makeError("keepdims must be 0 or 1, got {}", keep);
+  Shape out;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (!reduced[i])
+      out.push_back(x[i]);
+    else if (keep)
+      out.push_back(1);
+  }
+  return c.result({c.in(0).dtype, out});
+}
+} // namespace
+
+constexpr OpDef ReduceSum{.name = "reduce_sum", .family = OpFamily::Reduce, .onnx = {"ReduceSum"},
+                          .inputs = {"x"},
+                          .attrs = {attr::Ints("axes", {}, "[] = all"), attr::Int("keepdims", 1)},
+                          .shape = reduceShape, .lower = Kernel{"reduce_sum"},
+                          .differentiable = true, .summary = "sum over axes"};
+
+constexpr OpDef ReduceMean{.name = "reduce_mean", .family = OpFamily::Reduce,
+                           .onnx = {"ReduceMean"}, .inputs = {"x"},
+                           .attrs = {attr::Ints("axes", {}, "[] = all"), attr::Int("keepdims", 1)},
+                           .shape = reduceShape, .lower = Kernel{"reduce_mean"},
+                           .differentiable = true, .summary = "mean over axes"};
+
+} // namespace sinter::ops

@@ -1,0 +1,156 @@
+// Shape and data-movement op entries: flatten, reshape, transpose, concat, slice, pad, constant.
+#include "ir/ops/Ops.h"
+#include "ir/ops/ShapeRules.h"
+
+#include <algorithm>
+
+namespace sinter::ops {
+
+using namespace rules;
+
+// [d0..dn) -> [prod(d[:axis]), prod(d[axis:])]
+constexpr OpDef Flatten{
+    .name = "flatten", .family = OpFamily::Shape, .onnx = {"Flatten"}, .inputs = {"x"},
+    .attrs = {attr::Int("axis", 1)},
+    .shape = [](ShapeCtx& c) -> Error {
+      auto a = normalizeAxis(c.i("axis"), c.in(0).rank(), "axis", true);
+      if (!a)
+        return a.error();
+      const Shape& x = c.in(0).shape;
+      int64_t outer = numElements(std::span(x).first(*a));
+      int64_t inner = numElements(std::span(x).subspan(*a));
+      return c.result({c.in(0).dtype, {outer, inner}});
+    },
+    .lower = Alias{}, .differentiable = true, .summary = "collapse to 2-D at an axis"};
+
+// shape: the new dims; at most one -1 (inferred). Element count must be preserved.
+constexpr OpDef Reshape{
+    .name = "reshape", .family = OpFamily::Shape, .onnx = {"Reshape"}, .inputs = {"x"},
+    .attrs = {attr::Required("shape", AttrKind::Ints, "new dims; one -1 is inferred")},
+    .shape = [](ShapeCtx& c) -> Error {
+      Shape s = c.ints("shape");
+      int64_t infer = -1, known = 1;
+      for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == -1) {
+          if (infer >= 0)
+            return makeError("shape {} has more than one -1", shapeString(s));
+          infer = static_cast<int64_t>(i);
+        } else if (s[i] < 0) {
+          return makeError("shape {} has a negative dim", shapeString(s));
+        } else {
+          known = numElements(std::vector<int64_t>{known, s[i]});
+          if (known < 0)
+            return makeError("shape {} overflows", shapeString(s));
+        }
+      }
+      int64_t n = c.in(0).numel();
+      if (infer >= 0) {
+        if (known == 0 || n % known != 0)
+          return makeError("cannot infer -1 in {} from {} elements", shapeString(s), n);
+        s[infer] = n / known;
+      } else if (known != n) {
+        return makeError("shape {} has {} elements, input {} has {}", shapeString(s), known,
+                         c.in(0).str(), n);
+      }
+      return c.result({c.in(0).dtype, s});
+    },
+    .lower = Alias{}, .differentiable = true, .summary = "same data, new dims"};
+
+constexpr OpDef Transpose{
+    .name = "transpose", .family = OpFamily::Shape, .onnx = {"Transpose"}, .inputs = {"x"},
+    .attrs = {attr::Required("perm", AttrKind::Ints, "result dim i = input dim perm[i]")},
+    .shape = [](ShapeCtx& c) -> Error {
+      const auto& p = c.ints("perm");
+      const Shape& x = c.in(0).shape;
+      if (p.size() != x.size())
+        return makeError("perm {} must list {} axes", shapeString(p), x.size());
+      std::vector<bool> seen(x.size());
+      Shape out;
+      for (int64_t a : p) {
+        if (a < 0 || a >= static_cast<int64_t>(x.size()) || seen[a])
+          return makeError("perm {} is not a permutation of 0..{}", shapeString(p), x.size() - 1);
+        seen[a] = true;
+        out.push_back(x[a]);
+      }
+      return c.result({c.in(0).dtype, out});
+    },
+    .lower = Kernel{"transpose"}, .differentiable = true, .summary = "permute dims"};
+
+constexpr OpDef Concat{
+    .name = "concat", .family = OpFamily::Shape, .onnx = {"Concat"}, .inputs = {"x"},
+    .variadic = true, .attrs = {attr::Required("axis", AttrKind::Int)},
+    .shape = [](ShapeCtx& c) -> Error {
+      SINTER_CHECK(requireSameDType(c));
+      auto a = normalizeAxis(c.i("axis"), c.in(0).rank(), "axis");
+      if (!a)
+        return a.error();
+      Shape out = c.in(0).shape;
+      for (size_t i = 1; i < c.numInputs(); ++i) {
+        const Shape& s = c.in(i).shape;
+        bool ok = s.size() == out.size();
+        for (size_t d = 0; ok && d < s.size(); ++d)
+          ok = static_cast<int64_t>(d) == *a || s[d] == out[d];
+        if (!ok)
+          return makeError("operand {} {} does not match operand 0 {} outside axis {}", i,
+                           shapeString(s), shapeString(c.in(0).shape), *a);
+        out[*a] += s[*a];
+      }
+      return c.result({c.in(0).dtype, out});
+    },
+    .lower = Kernel{"concat"}, .differentiable = true, .summary = "join along an axis"};
+
+// ONNX Slice semantics: negative indices count from the end; starts/ends are clamped.
+constexpr OpDef Slice{
+    .name = "slice", .family = OpFamily::Shape, .onnx = {"Slice"}, .inputs = {"x"},
+    .attrs = {attr::Required("starts", AttrKind::Ints), attr::Required("ends", AttrKind::Ints),
+              attr::Ints("axes", {}, "[] = 0, 1, ..."), attr::Ints("steps", {}, "[] = all 1")},
+    .shape = [](ShapeCtx& c) -> Error {
+      auto dims = sliceDims(c.in(0).shape, c.ints("starts"), c.ints("ends"), c.ints("axes"),
+                            c.ints("steps"));
+      if (!dims)
+        return dims.error();
+      Shape out;
+      for (const SliceDim& d : *dims)
+        out.push_back(d.len);
+      return c.result({c.in(0).dtype, out});
+    },
+    .lower = Kernel{"slice"}, .differentiable = true, .summary = "strided sub-tensor"};
+
+// pads = [begin_0..begin_{r-1}, end_0..end_{r-1}]; negative pads crop.
+constexpr OpDef Pad{
+    .name = "pad", .family = OpFamily::Shape, .onnx = {"Pad"}, .inputs = {"x"},
+    .attrs = {attr::Required("pads", AttrKind::Ints, "begins then ends, per dim"),
+              attr::Str("mode", "constant", "constant, reflect or edge"),
+              attr::Float("value", 0.0, "fill for mode=constant")},
+    .shape = [](ShapeCtx& c) -> Error {
+      const auto& p = c.ints("pads");
+      const Shape& x = c.in(0).shape;
+      const std::string& mode = c.s("mode");
+      if (mode != "constant" && mode != "reflect" && mode != "edge")
+        return makeError("mode '{}' is not one of constant, reflect, edge", mode);
+      if (p.size() != 2 * x.size())
+        return makeError("pads {} must have {} values (begins then ends)", shapeString(p), 2 * x.size());
+      Shape out = x;
+      for (size_t i = 0; i < x.size(); ++i) {
+        out[i] = x[i] + p[i] + p[i + x.size()];
+        if (out[i] < 0)
+          return makeError("pads {} crop dim {} ({}) below zero", shapeString(p), i, x[i]);
+        if (mode != "constant" && x[i] == 0 && out[i] > 0)
+          return makeError("mode '{}' cannot pad the empty dim {}", mode, i);
+        if (mode == "reflect" && std::max(p[i], p[i + x.size()]) >= x[i])
+          return makeError("mode 'reflect' needs pads smaller than dim {} ({})", i, x[i]);
+      }
+      return c.result({c.in(0).dtype, out});
+    },
+    .lower = Kernel{"pad"}, .differentiable = true, .summary = "constant, reflect or edge padding"};
+
+constexpr OpDef Constant{
+    .name = "constant", .family = OpFamily::Shape, .onnx = {"Constant"}, .minInputs = 0,
+    .attrs = {attr::Required("value", AttrKind::Tensor)},
+    .shape = [](ShapeCtx& c) -> Error {
+      const Tensor& t = c.attrs().getTensor("value");
+      return c.result(t.type());
+    },
+    .lower = Kernel{"constant"}, .differentiable = false, .summary = "a literal tensor"};
+
+} // namespace sinter::ops

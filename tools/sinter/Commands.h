@@ -1,0 +1,40 @@
+// The `sinter` CLI: shared model loading and the subcommands' registration.
+#pragma once
+
+#include "ir/Error.h"
+#include "ir/Graph.h"
+#include "models/AlexNet.h"
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+namespace sinter::cli {
+
+/// Options that shape a built-in model (ignored, and refused if set, for files).
+struct BuiltinOptions {
+  int64_t batch = 1;
+  int64_t classes = 0;
+  int64_t channels = 3;
+  int64_t inputSize = 0;
+  uint64_t seed = 0;
+  void add(CLI::App& cmd);
+  bool anySet(const CLI::App& cmd) const;
+};
+
+/// A model argument: a .sir file, '-' (stdin), or a built-in name. `weights` false skips weight
+/// initialisation of built-ins (dump needs types only).
+Expected<std::unique_ptr<Graph>> loadModel(const std::string& model, const BuiltinOptions& opts,
+                                           const CLI::App& cmd, bool weights);
+
+/// Each subcommand registers its options and returns the action to run after parsing.
+using Action = std::function<Error()>;
+Action addDump(CLI::App& app);
+Action addRun(CLI::App& app);
+
+/// Prints a transient progress line on stderr when it is a terminal.
+void progress(const std::string& line);
+void progressDone();
+
+} // namespace sinter::cli

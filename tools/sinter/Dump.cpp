@@ -1,0 +1,43 @@
+// `sinter dump`: print a model's IR as .sir text or Graphviz.
+#include "tools/sinter/Commands.h"
+
+#include "ir/Printer.h"
+
+#include <cstring>
+#include <fstream>
+
+namespace sinter::cli {
+
+Action addDump(CLI::App& app) {
+  struct Opts {
+    std::string model, format = "text", out;
+    BuiltinOptions builtin;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand("dump", "Print a model's IR (.sir text, or Graphviz with --format dot)");
+  cmd->add_option("MODEL", o->model, "a .sir file, '-' for stdin, or a built-in (alexnet, "
+                                     "alexnet-torchvision, alexnet-narrow)")->required();
+  cmd->add_option("--format", o->format, "text (parseable .sir) or dot (Graphviz)")
+      ->check(CLI::IsMember({"text", "dot"}));
+  cmd->add_option("-o,--output", o->out, "write to FILE instead of stdout");
+  o->builtin.add(*cmd);
+  cmd->footer("The text form parses back: `sinter dump alexnet | sinter dump -` prints the same text.\n"
+              "Render the graph with: sinter dump MODEL --format dot | dot -Tsvg -o model.svg");
+  return [o, cmd]() -> Error {
+    auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/false);
+    if (!g)
+      return g.error();
+    std::string text = o->format == "dot" ? printDot(**g) : printGraph(**g);
+    if (o->out.empty()) {
+      fmt::print("{}", text);
+      return Error::success();
+    }
+    std::ofstream f(o->out, std::ios::binary | std::ios::trunc);
+    f << text;
+    if (!f)
+      return makeError("{}: cannot write: {}", o->out, std::strerror(errno));
+    return Error::success();
+  };
+}
+
+} // namespace sinter::cli
