@@ -180,3 +180,50 @@ Error writeNpy(const std::string& path, const Tensor& t) {
 }
 
 } // namespace sinter
+
+#include "ir/Graph.h"
+
+#include <filesystem>
+
+namespace sinter {
+
+std::string weightFileName(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '.' || c == '-';
+    out += plain ? std::string(1, c) : fmt::format("%{:02X}", static_cast<unsigned char>(c));
+  }
+  return out + ".npy";
+}
+
+Error loadWeightsDir(Graph& g, const std::string& dir) {
+  if (!std::filesystem::is_directory(dir))
+    return makeError("{}: not a directory", dir);
+  for (const Value* p : g.params()) {
+    std::string path = (std::filesystem::path(dir) / weightFileName(p->name())).string();
+    if (!std::filesystem::exists(path))
+      return makeError("{}: missing weights for parameter {} ({})", path, "%" + p->name(), p->type().str());
+    auto t = readNpy(path);
+    if (!t)
+      return t.error();
+    if (t->type() != p->type())
+      return makeError("{}: parameter %{} is {}, the file holds {}", path, p->name(), p->type().str(),
+                       t->type().str());
+    g.weights().set(p->name(), std::move(*t));
+  }
+  return Error::success();
+}
+
+Error saveWeightsDir(const Graph& g, const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return makeError("{}: cannot create: {}", dir, ec.message());
+  for (const Value* p : g.params())
+    if (const Tensor* t = g.weights().find(p->name()))
+      SINTER_CHECK(writeNpy((std::filesystem::path(dir) / weightFileName(p->name())).string(), *t));
+  return Error::success();
+}
+
+} // namespace sinter

@@ -19,3 +19,18 @@ Expected<Tensor> parseNpy(std::string_view bytes);
 Error writeNpy(const std::string& path, const Tensor& t);
 
 } // namespace sinter
+
+namespace sinter {
+
+class Graph;
+
+/// File name of a parameter in a weights folder: NAME.npy, with characters outside
+/// [A-Za-z0-9_.-] written as %XX.
+std::string weightFileName(std::string_view paramName);
+/// Loads every parameter of `g` from DIR/<weightFileName>; errors name the missing or
+/// mismatching file.
+Error loadWeightsDir(Graph& g, const std::string& dir);
+/// Writes every parameter that has data to DIR (created if needed).
+Error saveWeightsDir(const Graph& g, const std::string& dir);
+
+} // namespace sinter

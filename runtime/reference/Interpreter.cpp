@@ -98,7 +98,7 @@ Tensor fromRef(const RefTensor& t) { return Tensor::fromDoubles(t.type, t.data);
 
 } // namespace
 
-Expected<std::vector<Tensor>> runReference(const Graph& g, std::span<const Tensor> inputs,
+Expected<std::vector<Tensor>> runReference(const Graph& g, const std::vector<Tensor>& inputs,
                                            const ReferenceOptions& options) {
   if (inputs.size() != g.inputs().size())
     return makeError("graph @{} takes {} inputs, got {}", g.name(), g.inputs().size(), inputs.size());
@@ -164,7 +164,7 @@ Expected<std::vector<Tensor>> runReference(const Graph& g, std::span<const Tenso
   return results;
 }
 
-Expected<std::vector<Tensor>> evaluateNode(const Node& n, std::span<const Tensor> operands) {
+Expected<std::vector<Tensor>> evaluateNode(const Node& n, const std::vector<Tensor>& operands) {
   std::vector<RefTensor> ins;
   for (const Tensor& t : operands)
     ins.push_back(toRef(t));

@@ -20,10 +20,10 @@ struct ReferenceOptions {
 /// Values are computed in float64 and stored in their IR dtype after every node (so f32 values
 /// are rounded once per op, as a f32 backend would store them).
 /// Errors: wrong input count/type, a parameter without data, data-dependent kernel errors.
-Expected<std::vector<Tensor>> runReference(const Graph& g, std::span<const Tensor> inputs,
+Expected<std::vector<Tensor>> runReference(const Graph& g, const std::vector<Tensor>& inputs,
                                            const ReferenceOptions& options = {});
 
 /// Evaluates one op on constant operands (for constant folding; same numbers as runReference).
-Expected<std::vector<Tensor>> evaluateNode(const Node& n, std::span<const Tensor> operands);
+Expected<std::vector<Tensor>> evaluateNode(const Node& n, const std::vector<Tensor>& operands);
 
 } // namespace sinter

@@ -2,6 +2,7 @@
 #include "tools/sinter/Commands.h"
 
 #include "ir/Printer.h"
+#include "runtime/Npy.h"
 
 #include <cstring>
 #include <fstream>
@@ -10,7 +11,7 @@ namespace sinter::cli {
 
 Action addDump(CLI::App& app) {
   struct Opts {
-    std::string model, format = "text", out;
+    std::string model, format = "text", out, saveWeights;
     BuiltinOptions builtin;
   };
   auto o = std::make_shared<Opts>();
@@ -20,13 +21,17 @@ Action addDump(CLI::App& app) {
   cmd->add_option("--format", o->format, "text (parseable .sir) or dot (Graphviz)")
       ->check(CLI::IsMember({"text", "dot"}));
   cmd->add_option("-o,--output", o->out, "write to FILE instead of stdout");
+  cmd->add_option("--save-weights", o->saveWeights, "also write the parameters to DIR/NAME.npy "
+                                                    "(a built-in's initial weights)");
   o->builtin.add(*cmd);
   cmd->footer("The text form parses back: `sinter dump alexnet | sinter dump -` prints the same text.\n"
               "Render the graph with: sinter dump MODEL --format dot | dot -Tsvg -o model.svg");
   return [o, cmd]() -> Error {
-    auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/false);
+    auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/!o->saveWeights.empty());
     if (!g)
       return g.error();
+    if (!o->saveWeights.empty())
+      SINTER_CHECK(saveWeightsDir(**g, o->saveWeights));
     std::string text = o->format == "dot" ? printDot(**g) : printGraph(**g);
     if (o->out.empty()) {
       fmt::print("{}", text);

@@ -59,7 +59,7 @@ void printTop(const std::string& name, const Tensor& t, int top) {
 
 Action addRun(CLI::App& app) {
   struct Opts {
-    std::string model, target = "auto", output, outputDir;
+    std::string model, target = "auto", output, outputDir, weights;
     std::vector<std::string> inputs;
     bool random = false;
     uint64_t inputSeed = 0;
@@ -79,6 +79,8 @@ Action addRun(CLI::App& app) {
   cmd->add_option("--target", o->target, "reference, cpu or cuda; auto picks the fastest available "
                                           "(this build: reference)")
       ->check(CLI::IsMember({"auto", "reference", "cpu", "cuda"}));
+  cmd->add_option("--weights", o->weights, "load parameters from DIR/NAME.npy (replacing a built-in's "
+                                           "initial weights)");
   cmd->add_option("--top", o->top, "classes to print per row for [N, C] outputs (when not writing files)")
       ->check(CLI::Range(1, 1000000));
   o->builtin.add(*cmd);
@@ -104,6 +106,8 @@ Action addRun(CLI::App& app) {
     progressDone();
     if (!g)
       return g.error();
+    if (!o->weights.empty())
+      SINTER_CHECK(loadWeightsDir(**g, o->weights));
     const Graph& graph = **g;
     double loadTime = secondsSince(start);
     if (!o->output.empty() && graph.outputs().size() != 1)
@@ -140,6 +144,12 @@ Action addRun(CLI::App& app) {
                        fmt::join(names, ", "));
     }
 
+    if (!o->outputDir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(o->outputDir, ec);
+      if (ec)
+        return makeError("{}: cannot create: {}", o->outputDir, ec.message());
+    }
     auto runStart = Clock::now();
     ReferenceOptions ropts;
     size_t total = graph.numNodes();

@@ -1,0 +1,98 @@
+// Sample invocations per op. Adding an op to the table without a sample here fails OpTableTest.
+#include "tests/support/OpSamples.h"
+
+#include "ir/OpTable.h"
+#include "tests/support/Numerics.h"
+
+namespace sinter::test {
+
+namespace {
+
+struct InputSpec {
+  TensorType type;
+  double lo = -1.0, hi = 1.0;
+};
+struct Case {
+  const OpDef* op;
+  std::vector<InputSpec> inputs;
+  Attrs attrs;
+};
+
+TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
+TensorType i64(Shape s) { return {DType::I64, std::move(s)}; }
+
+std::vector<Case> cases() {
+  using namespace ops;
+  Tensor constant = makeTensor(f32({2, 2}), {1.5, -2.0, 0.25, 3.0});
+  std::vector<Case> c = {
+      {&Relu, {{f32({2, 3})}}, {}},
+      {&Neg, {{f32({2, 3})}}, {}},
+      {&Abs, {{f32({2, 3})}}, {}},
+      {&Sqrt, {{f32({2, 3}), 0.1, 2.0}}, {}},
+      {&Exp, {{f32({2, 3})}}, {}},
+      {&Log, {{f32({2, 3}), 0.1, 2.0}}, {}},
+      {&Sigmoid, {{f32({2, 3})}}, {}},
+      {&Tanh, {{f32({2, 3})}}, {}},
+      {&Add, {{f32({2, 3})}, {f32({3})}}, {}},
+      {&Sub, {{f32({2, 1})}, {f32({1, 3})}}, {}},
+      {&Mul, {{f32({2, 3})}, {f32({2, 3})}}, {}},
+      {&Div, {{f32({2, 3})}, {f32({3}), 0.5, 2.0}}, {}},
+      {&Pow, {{f32({2, 3}), 0.1, 2.0}, {f32({3})}}, {}},
+      {&Max, {{f32({2, 3})}, {f32({})}}, {}},
+      {&Min, {{f32({2, 3})}, {f32({2, 1})}}, {}},
+      {&Identity, {{f32({4})}}, {}},
+      {&Dropout, {{f32({2, 8})}}, {{"ratio", 0.25}, {"training", int64_t{1}}, {"seed", int64_t{7}}}},
+      {&Conv2d, {{f32({1, 4, 6, 5})}, {f32({4, 2, 3, 3})}, {f32({4})}},
+       {{"stride", std::vector<int64_t>{2, 1}}, {"pad", std::vector<int64_t>{1, 0, 1, 2}}, {"group", int64_t{2}}}},
+      {&MaxPool2d, {{f32({1, 2, 5, 5})}},
+       {{"kernel", std::vector<int64_t>{3, 3}}, {"stride", std::vector<int64_t>{2, 2}}, {"ceil_mode", int64_t{1}}}},
+      {&AvgPool2d, {{f32({1, 2, 5, 5})}},
+       {{"kernel", std::vector<int64_t>{2, 2}}, {"pad", std::vector<int64_t>{1, 1, 0, 0}}}},
+      {&GlobalAvgPool, {{f32({2, 3, 2, 2})}}, {}},
+      {&Lrn, {{f32({1, 6, 2, 2})}}, {{"size", int64_t{5}}, {"bias", 2.0}}},
+      {&BatchNorm, {{f32({2, 3, 2})}, {f32({3})}, {f32({3})}, {f32({3})}, {f32({3}), 0.5, 2.0}}, {}},
+      {&Softmax, {{f32({2, 5})}}, {}},
+      {&LogSoftmax, {{f32({2, 5})}}, {{"axis", int64_t{0}}}},
+      {&Gemm, {{f32({3, 4})}, {f32({5, 4})}, {f32({5})}}, {{"trans_b", int64_t{1}}}},
+      {&MatMul, {{f32({2, 3, 4})}, {f32({4, 2})}}, {}},
+      {&ReduceSum, {{f32({2, 3, 4})}}, {{"axes", std::vector<int64_t>{1}}}},
+      {&ReduceMean, {{f32({2, 3, 4})}}, {{"axes", std::vector<int64_t>{0, 2}}, {"keepdims", int64_t{0}}}},
+      {&Flatten, {{f32({2, 3, 4})}}, {}},
+      {&Reshape, {{f32({2, 3, 4})}}, {{"shape", std::vector<int64_t>{4, -1}}}},
+      {&Transpose, {{f32({2, 3, 4})}}, {{"perm", std::vector<int64_t>{2, 0, 1}}}},
+      {&Concat, {{f32({2, 1})}, {f32({2, 3})}}, {{"axis", int64_t{1}}}},
+      {&Slice, {{f32({4, 5})}}, {{"starts", std::vector<int64_t>{1}}, {"ends", std::vector<int64_t>{-1}}, {"axes", std::vector<int64_t>{1}}}},
+      {&Pad, {{f32({2, 3})}}, {{"pads", std::vector<int64_t>{1, 0, 0, 2}}, {"mode", std::string("edge")}}},
+      {&Constant, {}, {{"value", constant}}},
+      {&SoftmaxCrossEntropy, {{f32({4, 3})}, {i64({4}), 0.0, 3.0}}, {}},
+  };
+  return c;
+}
+
+} // namespace
+
+OpSample sampleFor(const OpDef& op) {
+  for (Case& c : cases()) {
+    if (c.op != &op)
+      continue;
+    OpSample s;
+    s.graph = std::make_unique<Graph>(std::string(op.name));
+    std::vector<Value*> in;
+    for (size_t i = 0; i < c.inputs.size(); ++i) {
+      const InputSpec& spec = c.inputs[i];
+      in.push_back(s.graph->addInput("x" + std::to_string(i), spec.type));
+      Tensor t = randomTensor(spec.type, 100 + i, spec.lo, spec.hi);
+      s.inputs.push_back(std::move(t));
+    }
+    auto n = s.graph->addNode(op, in, c.attrs, {"y"});
+    if (!n) {
+      ADD_FAILURE() << "sample for " << op.name << " is invalid: " << n.error().message();
+      return {};
+    }
+    s.graph->setOutputs((*n)->outputs());
+    return s;
+  }
+  return {};
+}
+
+} // namespace sinter::test

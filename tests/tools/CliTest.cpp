@@ -1,0 +1,192 @@
+// The sinter CLI as a user runs it: exit codes, exact error lines, outputs on disk.
+#include "runtime/Npy.h"
+#include "tests/support/Numerics.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+
+namespace sinter {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+class Cli : public testing::Test {
+protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("sinter_cli_" + std::to_string(getpid()) + "_" +
+                                        testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  void write(const std::string& name, const std::string& text) const { std::ofstream(path(name)) << text; }
+  static std::string slurp(const std::string& p) {
+    std::ifstream f(p);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+  // Runs `sinter ARGS` in the test folder.
+  Result sinter(const std::string& args) const {
+    std::string cmd = "cd '" + dir_.string() + "' && '" SINTER_BIN "' " + args + " >out.txt 2>err.txt";
+    int status = std::system(cmd.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(path("out.txt")), slurp(path("err.txt"))};
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(Cli, HelpIsTruthfulAndUsageErrorsExit2) {
+  Result h = sinter("--help");
+  EXPECT_EQ(h.code, 0);
+  EXPECT_NE(h.out.find("dump"), std::string::npos);
+  EXPECT_NE(h.out.find("run"), std::string::npos);
+  Result rh = sinter("run --help");
+  EXPECT_EQ(rh.code, 0);
+  for (const char* opt : {"--input", "--output", "--output-dir", "--target", "--random-input", "--weights"})
+    EXPECT_NE(rh.out.find(opt), std::string::npos) << opt;
+  Result none = sinter("");
+  EXPECT_EQ(none.code, 2);
+  EXPECT_EQ(none.err.rfind("error: ", 0), 0u) << none.err;
+  Result badTarget = sinter("run alexnet-narrow --target gpu");
+  EXPECT_EQ(badTarget.code, 2);
+  Result badFlag = sinter("dump alexnet --frobnicate");
+  EXPECT_EQ(badFlag.code, 2);
+}
+
+TEST_F(Cli, DumpPrintsThePaperNetworkAndParsesItBack) {
+  Result d = sinter("dump alexnet");
+  ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_EQ(d.out.rfind("// sinter ir: 24 nodes, 60965224 parameters in 16 tensors (243.9 MB)\n"
+                        "graph @alexnet(%data: f32[1,3,227,227]) -> (%prob: f32[1,1000]) {\n", 0), 0u);
+  write("a.sir", d.out);
+  Result again = sinter("dump - < a.sir");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(again.out, d.out);
+  Result file = sinter("dump a.sir -o b.sir");
+  ASSERT_EQ(file.code, 0);
+  EXPECT_EQ(slurp(path("b.sir")), d.out);
+}
+
+TEST_F(Cli, DotRendersWithGraphviz) {
+  Result d = sinter("dump alexnet --format dot -o a.dot");
+  ASSERT_EQ(d.code, 0) << d.err;
+  if (std::system("command -v dot >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "graphviz 'dot' is not installed (tools/bootstrap.sh installs it)";
+  std::string cmd = "dot -Tsvg '" + path("a.dot") + "' -o '" + path("a.svg") + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_NE(slurp(path("a.svg")).find("<svg"), std::string::npos);
+}
+
+TEST_F(Cli, RunWritesProbabilitiesThatSumToOne) {
+  Tensor x = test::randomTensor({DType::F32, {3, 3, 67, 67}}, 11);
+  ASSERT_FALSE(writeNpy(path("x.npy"), x));
+  Result r = sinter("run alexnet-narrow --batch 3 --input data=x.npy --output y.npy --target reference");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("output: %prob f32[3,10] -> y.npy"), std::string::npos) << r.out;
+  auto y = readNpy(path("y.npy"));
+  ASSERT_TRUE(y) << y.error().message();
+  ASSERT_EQ(y->type().str(), "f32[3,10]");
+  for (int row = 0; row < 3; ++row) {
+    double sum = 0;
+    for (int c = 0; c < 10; ++c) {
+      EXPECT_GT(y->get(row * 10 + c), 0.0);
+      sum += y->get(row * 10 + c);
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-6);
+  }
+  // --output-dir names files after the outputs; the default target is the reference here.
+  Result dirRun = sinter("run alexnet-narrow --batch 3 --input data=x.npy --output-dir outs");
+  ASSERT_EQ(dirRun.code, 0) << dirRun.err;
+  auto y2 = readNpy(path("outs/prob.npy"));
+  ASSERT_TRUE(y2);
+  EXPECT_TRUE(y2->identical(*y));
+}
+
+TEST_F(Cli, RunWithoutFilesPrintsTopClasses) {
+  Result r = sinter("run alexnet-narrow --random-input --top 3");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("%prob row 0: top-3 classes: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("time: "), std::string::npos);
+}
+
+TEST_F(Cli, BadInputGetsOneErrorLineAndExit1) {
+  auto expectError = [&](const std::string& args, const std::string& line) {
+    Result r = sinter(args);
+    EXPECT_EQ(r.code, 1) << args;
+    EXPECT_EQ(r.err, "error: " + line + "\n") << args;
+  };
+  write("bad.sir", "graph @g(%x: f32[2]) -> (%y: f32[2]) {\n  %y = relu(%x : f32[2]\n  return %y\n}\n");
+  expectError("dump bad.sir", "bad.sir:2:16: expected ',' or ')' after the operand, got ':'");
+  write("op.sir", "graph @g(%x: f32[2]) -> (%y: f32[2]) {\n  %y = swish(%x) : f32[2]\n  return %y\n}\n");
+  expectError("dump op.sir", "op.sir:2:8: unknown op 'swish'");
+  write("attr.sir", "graph @g(%x: f32[1,1,4,4]) -> (%y: f32[1,1,2,2]) {\n"
+                    "  %y = max_pool2d(%x) {kernel=2} : f32[1,1,2,2]\n  return %y\n}\n");
+  expectError("dump attr.sir", "attr.sir:2:31: expected ints for attribute 'kernel' of max_pool2d, got '2'");
+  write("shape.sir", "graph @g(%x: f32[2,3]) -> (%y: f32[2,3]) {\n  %y = softmax(%x) : f32[2,4]\n  return %y\n}\n");
+  expectError("dump shape.sir", "shape.sir:2:8: softmax result type f32[2,4] does not match the shape rule's f32[2,3]");
+  expectError("dump nosuch", "nosuch: no such file, and not a built-in model (alexnet, alexnet-torchvision, alexnet-narrow)");
+  expectError("run alexnet-narrow", "missing input 'data' (f32[1,3,67,67]): pass --input data=FILE.npy or --random-input");
+
+  ASSERT_FALSE(writeNpy(path("small.npy"), test::randomTensor({DType::F32, {1, 3, 64, 64}}, 1)));
+  expectError("run alexnet-narrow --input data=small.npy",
+              "small.npy: input 'data' expects f32[1,3,67,67], the file holds f32[1,3,64,64]");
+  ASSERT_FALSE(writeNpy(path("ints.npy"), test::randomTensor({DType::I64, {1, 3, 67, 67}}, 1)));
+  expectError("run alexnet-narrow --input data=ints.npy",
+              "ints.npy: input 'data' expects f32[1,3,67,67], the file holds i64[1,3,67,67]");
+  // A float64 file, as numpy writes by default.
+  std::string header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+  header.append(128 - 10 - header.size() - 1, ' ');
+  std::string f64 = std::string("\x93NUMPY\x01\x00", 8) + char(header.size() + 1) + '\0' + header + "\n" +
+                    std::string(16, '\0');
+  write("f64.npy", f64);
+  expectError("run alexnet-narrow --input data=f64.npy",
+              "f64.npy: dtype float64 ('<f8') is not supported: save float32 ('<f4') or int64 ('<i8')");
+  write("garbage.npy", "not numpy at all");
+  expectError("run alexnet-narrow --input data=garbage.npy", "garbage.npy: not a .npy file (missing the \\x93NUMPY magic)");
+  expectError("run alexnet-narrow --input data=missing.npy", "missing.npy: cannot open: No such file or directory");
+  expectError("run alexnet-narrow --random-input --input label=small.npy",
+              "alexnet-narrow: the model has no input 'label' (inputs: data)");
+  expectError("run alexnet-narrow --input data", "--input 'data' must be NAME=FILE.npy");
+  expectError("run alexnet-narrow --random-input --target cpu",
+              "target 'cpu' is not available in this build (available: reference)");
+  expectError("dump alexnet-narrow --input-size 40",
+              "alexnet-narrow at input 40x40: %pool5: max_pool2d: height: window 3 (kernel 3, dilation 1) is larger "
+              "than the padded input 1");
+  expectError("dump bad.sir --batch 2", "bad.sir: --batch, --classes, --channels, --input-size and --seed apply to "
+                                        "built-in models only");
+  write("empty.sir", "");
+  expectError("dump empty.sir", "empty.sir:1:1: expected 'graph', got 'end of file'");
+  write("binary.sir", std::string("\x00\x01\xff\xfe garbage", 12));
+  expectError("dump binary.sir", "binary.sir:1:1: unexpected character '\\x00'");
+}
+
+TEST_F(Cli, WeightsTravelThroughAFolder) {
+  Result d = sinter("dump alexnet-narrow -o n.sir --save-weights w --seed 3");
+  ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_TRUE(fs::exists(path("w/fc8.w.npy")));
+  Result a = sinter("run n.sir --weights w --random-input --output a.npy");
+  Result b = sinter("run alexnet-narrow --seed 3 --random-input --output b.npy");
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_TRUE(readNpy(path("a.npy"))->identical(*readNpy(path("b.npy"))));
+  Result missing = sinter("run n.sir --random-input");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_EQ(missing.err, "error: n.sir: parameter %conv1.w has no data\n");
+  fs::remove(path("w/fc6.b.npy"));
+  Result partial = sinter("run n.sir --weights w --random-input");
+  EXPECT_EQ(partial.err, "error: w/fc6.b.npy: missing weights for parameter %fc6.b (f32[256])\n");
+}
+
+} // namespace
+} // namespace sinter
