@@ -44,7 +44,7 @@ bool isInteger(DType t) {
 int64_t numElements(std::span<const int64_t> shape) {
   int64_t n = 1;
   for (int64_t d : shape) {
-    if (d < 0)
+    if (d < 0 || d > kMaxDim)
       return -1;
     if (d != 0 && n > INT64_MAX / d)
       return -1;

@@ -24,7 +24,11 @@ bool isInteger(DType t);
 
 using Shape = std::vector<int64_t>;
 
-/// Number of elements, or -1 when it overflows int64 (absurd dims from bad input).
+/// Largest dimension Sinter accepts (2^40): keeps sums and products of a few dims in int64 even
+/// when another dim is 0.
+constexpr int64_t kMaxDim = int64_t(1) << 40;
+
+/// Number of elements, or -1 for a negative dim, a dim above kMaxDim, or an int64 overflow.
 int64_t numElements(std::span<const int64_t> shape);
 
 /// "[1,3,227,227]"

@@ -24,9 +24,9 @@ constexpr OpDef Conv2d{
       const Shape& x = c.in(0).shape;
       const Shape& w = c.in(1).shape;
       int64_t g = c.i("group");
-      if (g < 1)
+      if (g < 1 || g > kMaxDim)
         return makeError("group {} must be positive", g);
-      if (x[1] != w[1] * g)
+      if (x[1] % g != 0 || x[1] / g != w[1])
         return makeError("input channels {} do not match weight {} (in-channels {} x group {} = {})",
                          x[1], shapeString(w), w[1], g, w[1] * g);
       if (w[0] % g != 0)

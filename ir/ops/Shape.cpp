@@ -131,6 +131,9 @@ constexpr OpDef Pad{
       if (p.size() != 2 * x.size())
         return makeError("pads {} must have {} values (begins then ends)", shapeString(p), 2 * x.size());
       Shape out = x;
+      for (int64_t v : p)
+        if (v > kMaxDim || v < -kMaxDim)
+          return makeError("pads {} are absurdly large", shapeString(p));
       for (size_t i = 0; i < x.size(); ++i) {
         out[i] = x[i] + p[i] + p[i + x.size()];
         if (out[i] < 0)

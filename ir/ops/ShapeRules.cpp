@@ -60,6 +60,10 @@ Expected<int64_t> windowExtent(int64_t in, int64_t kernel, int64_t stride, int64
                      dilation);
   if (padBegin < 0 || padEnd < 0)
     return makeError("{}: pads must be non-negative, got {} and {}", dim, padBegin, padEnd);
+  constexpr int64_t kMaxWindow = int64_t(1) << 20; // keeps dilation * (kernel - 1) in range
+  if (kernel > kMaxWindow || dilation > kMaxWindow || stride > kMaxDim || padBegin > kMaxDim ||
+      padEnd > kMaxDim)
+    return makeError("{}: kernel, stride, dilation or pad is absurdly large", dim);
   int64_t span = dilation * (kernel - 1) + 1;
   int64_t room = in + padBegin + padEnd - span;
   if (room < 0)
@@ -94,6 +98,8 @@ Expected<std::vector<SliceDim>> sliceDims(const Shape& x, std::span<const int64_
     int64_t step = steps.empty() ? 1 : steps[i];
     if (step == 0)
       return makeError("slice step must not be 0");
+    if (step > kMaxDim || step < -kMaxDim)
+      return makeError("slice step {} is absurdly large", step);
     int64_t d = x[*a];
     if (d == 0) {
       out[*a] = {0, step, 0};

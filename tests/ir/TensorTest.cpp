@@ -18,7 +18,8 @@ TEST(Types, NamesSizesAndOverflow) {
   EXPECT_EQ((TensorType{DType::F32, {}}).numel(), 1);
   EXPECT_EQ(numElements(std::vector<int64_t>{1 << 30, 1 << 30, 1 << 30}), -1);
   EXPECT_EQ(numElements(std::vector<int64_t>{4, -1}), -1);
-  EXPECT_EQ(numElements(std::vector<int64_t>{0, INT64_MAX}), 0);
+  EXPECT_EQ(numElements(std::vector<int64_t>{0, INT64_MAX}), -1); // a dim above kMaxDim is refused
+  EXPECT_EQ(numElements(std::vector<int64_t>{0, kMaxDim}), 0);
 }
 
 TEST(Tensor, ConvertsAndRoundsPerDType) {
