@@ -10,15 +10,15 @@ using namespace ops;
 const std::array kOps = std::to_array<const OpDef*>({
     // Elementwise
     &Relu, &Neg, &Abs, &Sqrt, &Exp, &Log, &Sigmoid, &Tanh, &Add, &Sub, &Mul, &Div, &Pow, &Max,
-    &Min, &Identity, &Dropout,
+    &Min, &Cast, &Equal, &Where, &Identity, &Dropout,
     // Conv, Pool, Norm
     &Conv2d, &MaxPool2d, &AvgPool2d, &GlobalAvgPool, &Lrn, &BatchNorm, &Softmax, &LogSoftmax,
     // Linear, Reduce
-    &Gemm, &MatMul, &ReduceSum, &ReduceMean,
+    &Gemm, &MatMul, &ReduceSum, &ReduceMean, &ReduceMax,
     // Shape
-    &Flatten, &Reshape, &Transpose, &Concat, &Slice, &Pad, &Constant,
+    &Flatten, &Reshape, &Transpose, &Concat, &Slice, &Pad, &Gather, &GatherElements, &Constant,
     // Loss
-    &SoftmaxCrossEntropy,
+    &SoftmaxCrossEntropy, &NllLoss,
 });
 } // namespace
 

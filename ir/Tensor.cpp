@@ -44,10 +44,14 @@ double Tensor::get(int64_t i) const {
   case DType::I8: return load<int8_t>(p, i);
   case DType::U8: return load<uint8_t>(p, i);
   case DType::Bool: return load<uint8_t>(p, i) ? 1.0 : 0.0;
-  case DType::F16:
-  case DType::BF16: break;
+  case DType::I16: return load<int16_t>(p, i);
+  case DType::U16: return load<uint16_t>(p, i);
+  case DType::U32: return load<uint32_t>(p, i);
+  case DType::U64: return static_cast<double>(load<uint64_t>(p, i));
+  case DType::F16: return halfToFloat(load<uint16_t>(p, i));
+  case DType::BF16: return bfloat16ToFloat(load<uint16_t>(p, i));
   }
-  SINTER_UNREACHABLE("f16/bf16 tensors are not supported yet");
+  SINTER_UNREACHABLE("unknown dtype");
 }
 
 void Tensor::set(int64_t i, double v) {
@@ -60,10 +64,14 @@ void Tensor::set(int64_t i, double v) {
   case DType::I8: return store<int8_t>(p, i, saturate<int8_t>(v));
   case DType::U8: return store<uint8_t>(p, i, saturate<uint8_t>(v));
   case DType::Bool: return store<uint8_t>(p, i, v != 0.0 ? 1 : 0);
-  case DType::F16:
-  case DType::BF16: break;
+  case DType::I16: return store<int16_t>(p, i, saturate<int16_t>(v));
+  case DType::U16: return store<uint16_t>(p, i, saturate<uint16_t>(v));
+  case DType::U32: return store<uint32_t>(p, i, saturate<uint32_t>(v));
+  case DType::U64: return store<uint64_t>(p, i, saturate<uint64_t>(v));
+  case DType::F16: return store<uint16_t>(p, i, floatToHalf(static_cast<float>(v)));
+  case DType::BF16: return store<uint16_t>(p, i, floatToBfloat16(static_cast<float>(v)));
   }
-  SINTER_UNREACHABLE("f16/bf16 tensors are not supported yet");
+  SINTER_UNREACHABLE("unknown dtype");
 }
 
 std::vector<double> Tensor::toDoubles() const {

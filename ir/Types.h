@@ -10,8 +10,8 @@
 
 namespace sinter {
 
-/// Element type. f16/bf16 are reserved for mixed precision; no op accepts them yet.
-enum class DType : uint8_t { F32, F64, F16, BF16, I64, I32, I8, U8, Bool };
+/// Element type. f16/bf16 are stored as IEEE half / bfloat16 bits (the reference widens them).
+enum class DType : uint8_t { F32, F64, F16, BF16, I64, I32, I8, U8, Bool, I16, U16, U32, U64 };
 
 /// Short IR spelling: "f32", "i64", "bool", ...
 std::string_view dtypeName(DType t);
@@ -21,6 +21,12 @@ std::optional<DType> parseDType(std::string_view s);
 size_t dtypeSize(DType t);
 bool isFloat(DType t);
 bool isInteger(DType t);
+
+/// IEEE binary16 and bfloat16 conversions (round to nearest even).
+float halfToFloat(uint16_t h);
+uint16_t floatToHalf(float f);
+float bfloat16ToFloat(uint16_t b);
+uint16_t floatToBfloat16(float f);
 
 using Shape = std::vector<int64_t>;
 

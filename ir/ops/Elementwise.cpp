@@ -58,6 +58,44 @@ constexpr OpDef Min{.name = "min", .family = OpFamily::Elementwise, .onnx = {"Mi
                     .inputs = {"a", "b"}, .shape = elementwise, .lower = Scalar{"min($0, $1)"},
                     .differentiable = true, .summary = "smaller of a and b (broadcasting)"};
 
+// Conversion to another dtype: float -> int truncates toward zero (saturating), nonzero -> true.
+constexpr OpDef Cast{
+    .name = "cast", .family = OpFamily::Elementwise, .onnx = {"Cast"}, .inputs = {"x"},
+    .attrs = {attr::Required("to", AttrKind::String, "target dtype: f32, f64, f16, bf16, i64, ...")},
+    .shape = [](ShapeCtx& c) -> Error {
+      auto to = parseDType(c.s("to"));
+      if (!to)
+        return makeError("'{}' is not a dtype", c.s("to"));
+      return c.result({*to, c.in(0).shape});
+    },
+    .lower = Scalar{"$0"}, .differentiable = true, .summary = "convert to another dtype"};
+
+constexpr OpDef Equal{
+    .name = "equal", .family = OpFamily::Elementwise, .onnx = {"Equal"}, .inputs = {"a", "b"},
+    .shape = [](ShapeCtx& c) -> Error {
+      SINTER_CHECK(elementwise(c));
+      c.outputs[0].dtype = DType::Bool;
+      return Error::success();
+    },
+    .lower = Scalar{"$0 == $1"}, .summary = "a == b as bool (broadcasting)"};
+
+constexpr OpDef Where{
+    .name = "where", .family = OpFamily::Elementwise, .onnx = {"Where"}, .inputs = {"cond", "a", "b"},
+    .shape = [](ShapeCtx& c) -> Error {
+      if (c.in(0).dtype != DType::Bool)
+        return makeError("cond must be bool, got {}", dtypeName(c.in(0).dtype));
+      if (c.in(1).dtype != c.in(2).dtype)
+        return makeError("a is {} but b is {}", dtypeName(c.in(1).dtype), dtypeName(c.in(2).dtype));
+      auto s = broadcast(c.in(0).shape, c.in(1).shape);
+      if (s)
+        s = broadcast(*s, c.in(2).shape);
+      if (!s)
+        return s.error();
+      return c.result({c.in(1).dtype, *s});
+    },
+    .lower = Scalar{"select($0, $1, $2)"}, .differentiable = true,
+    .summary = "a where cond else b (broadcasting)"};
+
 constexpr OpDef Identity{.name = "identity", .family = OpFamily::Elementwise, .onnx = {"Identity"},
                          .inputs = {"x"}, .shape = elementwise, .lower = Alias{},
                          .differentiable = true, .summary = "x"};

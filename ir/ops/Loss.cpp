@@ -6,6 +6,32 @@ namespace sinter::ops {
 
 using namespace rules;
 
+namespace {
+// Shared by the two losses: scores [N, C, d...], labels [N, d...] ints, optional weights [C].
+Error classLossShape(ShapeCtx& c) {
+  SINTER_CHECK(requireFloat(c, 0));
+  const TensorType& s = c.in(0);
+  const TensorType& l = c.in(1);
+  if (s.rank() < 2)
+    return makeError("scores must be [N, C, ...], got {}", s.str());
+  if (l.dtype != DType::I64 && l.dtype != DType::I32)
+    return makeError("labels must be i64 or i32, got {}", dtypeName(l.dtype));
+  Shape want = s.shape;
+  want.erase(want.begin() + 1);
+  if (l.shape != want)
+    return makeError("labels {} must be scores {} without the class axis: {}", shapeString(l.shape),
+                     shapeString(s.shape), shapeString(want));
+  if (c.has(2) && (c.in(2).dtype != s.dtype || c.in(2).shape != Shape{s.shape[1]}))
+    return makeError("weights must be {}[{}], got {}", dtypeName(s.dtype), s.shape[1], c.in(2).str());
+  const std::string& red = c.s("reduction");
+  if (red == "none")
+    return c.result({s.dtype, want});
+  if (red != "mean" && red != "sum")
+    return makeError("reduction '{}' is not one of mean, sum, none", red);
+  return c.result({s.dtype, {}});
+}
+} // namespace
+
 // loss[i] = -w[label_i] * log_softmax(scores[i])[label_i], over axis 1 (ONNX
 // SoftmaxCrossEntropyLoss). reduction: mean (divided by the sum of weights of counted items),
 // sum, or none. Items whose label equals ignore_index count zero.
@@ -14,29 +40,18 @@ constexpr OpDef SoftmaxCrossEntropy{
     .inputs = {"scores", "labels", "weights"}, .minInputs = 2, .outputs = {"loss"},
     .attrs = {attr::Str("reduction", "mean", "mean, sum or none"),
               attr::Int("ignore_index", -100, "label value that contributes nothing")},
-    .shape = [](ShapeCtx& c) -> Error {
-      SINTER_CHECK(requireFloat(c, 0));
-      const TensorType& s = c.in(0);
-      const TensorType& l = c.in(1);
-      if (s.rank() < 2)
-        return makeError("scores must be [N, C, ...], got {}", s.str());
-      if (l.dtype != DType::I64 && l.dtype != DType::I32)
-        return makeError("labels must be i64 or i32, got {}", dtypeName(l.dtype));
-      Shape want = s.shape;
-      want.erase(want.begin() + 1);
-      if (l.shape != want)
-        return makeError("labels {} must be scores {} without the class axis: {}",
-                         shapeString(l.shape), shapeString(s.shape), shapeString(want));
-      if (c.has(2) && (c.in(2).dtype != s.dtype || c.in(2).shape != Shape{s.shape[1]}))
-        return makeError("weights must be {}[{}], got {}", dtypeName(s.dtype), s.shape[1], c.in(2).str());
-      const std::string& red = c.s("reduction");
-      if (red == "none")
-        return c.result({s.dtype, want});
-      if (red != "mean" && red != "sum")
-        return makeError("reduction '{}' is not one of mean, sum, none", red);
-      return c.result({s.dtype, {}});
-    },
+    .shape = classLossShape,
     .lower = Kernel{"softmax_cross_entropy"}, .differentiable = true,
     .summary = "softmax + negative log-likelihood of integer labels"};
+
+// loss[i] = -w[label_i] * scores[i][label_i] (ONNX NegativeLogLikelihoodLoss: scores are
+// log-probabilities), reduced like softmax_cross_entropy.
+constexpr OpDef NllLoss{
+    .name = "nll_loss", .family = OpFamily::Loss, .onnx = {"NegativeLogLikelihoodLoss"},
+    .inputs = {"log_probs", "labels", "weights"}, .minInputs = 2, .outputs = {"loss"},
+    .attrs = {attr::Str("reduction", "mean", "mean, sum or none"),
+              attr::Int("ignore_index", -100, "label value that contributes nothing")},
+    .shape = classLossShape, .lower = Kernel{"nll_loss"}, .differentiable = true,
+    .summary = "negative log-likelihood of integer labels"};
 
 } // namespace sinter::ops

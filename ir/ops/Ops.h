@@ -8,7 +8,7 @@ namespace sinter::ops {
 // Elementwise (ir/ops/Elementwise.cpp)
 extern const OpDef Relu, Neg, Sqrt, Exp, Log, Abs, Sigmoid, Tanh;
 extern const OpDef Add, Sub, Mul, Div, Pow, Max, Min;
-extern const OpDef Identity, Dropout;
+extern const OpDef Cast, Equal, Where, Identity, Dropout;
 // Conv (ir/ops/Conv.cpp)
 extern const OpDef Conv2d;
 // Pool (ir/ops/Pool.cpp)
@@ -18,10 +18,10 @@ extern const OpDef Lrn, BatchNorm, Softmax, LogSoftmax;
 // Linear (ir/ops/Linear.cpp)
 extern const OpDef Gemm, MatMul;
 // Reduce (ir/ops/Reduce.cpp)
-extern const OpDef ReduceSum, ReduceMean;
+extern const OpDef ReduceSum, ReduceMean, ReduceMax;
 // Shape (ir/ops/Shape.cpp)
-extern const OpDef Flatten, Reshape, Transpose, Concat, Slice, Pad, Constant;
+extern const OpDef Flatten, Reshape, Transpose, Concat, Slice, Pad, Gather, GatherElements, Constant;
 // Loss (ir/ops/Loss.cpp)
-extern const OpDef SoftmaxCrossEntropy;
+extern const OpDef SoftmaxCrossEntropy, NllLoss;
 
 } // namespace sinter::ops

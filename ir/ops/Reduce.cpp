@@ -48,4 +48,10 @@ constexpr OpDef ReduceMean{.name = "reduce_mean", .family = OpFamily::Reduce,
                            .shape = reduceShape, .lower = Kernel{"reduce_mean"},
                            .differentiable = true, .summary = "mean over axes"};
 
+constexpr OpDef ReduceMax{.name = "reduce_max", .family = OpFamily::Reduce, .onnx = {"ReduceMax"},
+                          .inputs = {"x"},
+                          .attrs = {attr::Ints("axes", {}, "[] = all"), attr::Int("keepdims", 1)},
+                          .shape = reduceShape, .lower = Kernel{"reduce_max"},
+                          .differentiable = true, .summary = "maximum over axes"};
+
 } // namespace sinter::ops

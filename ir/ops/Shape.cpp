@@ -147,6 +147,45 @@ constexpr OpDef Pad{
     },
     .lower = Kernel{"pad"}, .differentiable = true, .summary = "constant, reflect or edge padding"};
 
+// y = data indexed along `axis` by every index in `indices` (negative indices count from the end):
+// shape data[:axis] + indices + data[axis+1:].
+constexpr OpDef Gather{
+    .name = "gather", .family = OpFamily::Shape, .onnx = {"Gather"}, .inputs = {"data", "indices"},
+    .attrs = {attr::Int("axis", 0)},
+    .shape = [](ShapeCtx& c) -> Error {
+      if (c.in(1).dtype != DType::I64 && c.in(1).dtype != DType::I32)
+        return makeError("indices must be i64 or i32, got {}", dtypeName(c.in(1).dtype));
+      auto a = normalizeAxis(c.i("axis"), c.in(0).rank(), "axis");
+      if (!a)
+        return a.error();
+      const Shape& d = c.in(0).shape;
+      Shape out(d.begin(), d.begin() + *a);
+      out.insert(out.end(), c.in(1).shape.begin(), c.in(1).shape.end());
+      out.insert(out.end(), d.begin() + *a + 1, d.end());
+      return c.result({c.in(0).dtype, out});
+    },
+    .lower = Kernel{"gather"}, .differentiable = true, .summary = "take entries along an axis"};
+
+// y[i0..i_{r-1}] = data[...] with coordinate `axis` replaced by indices[i0..]; shape of indices.
+constexpr OpDef GatherElements{
+    .name = "gather_elements", .family = OpFamily::Shape, .onnx = {"GatherElements"},
+    .inputs = {"data", "indices"}, .attrs = {attr::Int("axis", 0)},
+    .shape = [](ShapeCtx& c) -> Error {
+      if (c.in(1).dtype != DType::I64 && c.in(1).dtype != DType::I32)
+        return makeError("indices must be i64 or i32, got {}", dtypeName(c.in(1).dtype));
+      if (c.in(0).rank() != c.in(1).rank() || c.in(0).rank() == 0)
+        return makeError("data {} and indices {} must have the same rank >= 1", c.in(0).str(), c.in(1).str());
+      auto a = normalizeAxis(c.i("axis"), c.in(0).rank(), "axis");
+      if (!a)
+        return a.error();
+      for (int64_t i = 0; i < c.in(0).rank(); ++i)
+        if (i != *a && c.in(1).shape[i] > c.in(0).shape[i])
+          return makeError("indices {} exceed data {} in dim {}", c.in(1).str(), c.in(0).str(), i);
+      return c.result({c.in(0).dtype, c.in(1).shape});
+    },
+    .lower = Kernel{"gather_elements"}, .differentiable = true,
+    .summary = "take one entry per index along an axis"};
+
 constexpr OpDef Constant{
     .name = "constant", .family = OpFamily::Shape, .onnx = {"Constant"}, .minInputs = 0,
     .attrs = {attr::Required("value", AttrKind::Tensor)},

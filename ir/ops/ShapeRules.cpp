@@ -20,8 +20,9 @@ Expected<Shape> broadcast(const Shape& a, const Shape& b) {
 }
 
 Error requireFloat(const ShapeCtx& c, size_t i) {
-  if (!isFloat(c.in(i).dtype) || c.in(i).dtype == DType::F16 || c.in(i).dtype == DType::BF16)
-    return makeError("operand {} must be f32 or f64, got {}", i, dtypeName(c.in(i).dtype));
+  if (!isFloat(c.in(i).dtype))
+    return makeError("operand {} must be a float tensor (f32, f64, f16, bf16), got {}", i,
+                     dtypeName(c.in(i).dtype));
   return Error::success();
 }
 

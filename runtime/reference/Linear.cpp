@@ -1,6 +1,8 @@
 // Reference kernels: gemm, matmul, reductions; float64.
 #include "runtime/reference/RefKernels.h"
 
+#include <cmath>
+
 namespace sinter::ref {
 
 namespace {
@@ -90,7 +92,9 @@ Error matmul(RefArgs& a) {
   return Error::success();
 }
 
-template <bool Mean> Error reduce(RefArgs& a) {
+enum class Reduction { Sum, Mean, Max };
+
+template <Reduction R> Error reduce(RefArgs& a) {
   const RefTensor& x = *a.in[0];
   const auto& axes = a.attrs.getInts("axes");
   int64_t r = x.type.rank();
@@ -106,15 +110,18 @@ template <bool Mean> Error reduce(RefArgs& a) {
     }
   auto inStrides = stridesOf(x.type.shape), outStrides = stridesOf(kept);
   std::vector<double>& out = a.out[0].data;
-  std::fill(out.begin(), out.end(), 0.0);
+  std::fill(out.begin(), out.end(), R == Reduction::Max ? -INFINITY : 0.0);
   for (int64_t i = 0; i < static_cast<int64_t>(x.data.size()); ++i) {
     int64_t o = 0;
     for (int64_t d = 0; d < r; ++d)
       if (!reduced[d])
         o += (i / inStrides[d] % x.type.shape[d]) * outStrides[d];
-    out[o] += x.data[i];
+    if constexpr (R == Reduction::Max)
+      out[o] = std::isnan(x.data[i]) || x.data[i] > out[o] ? x.data[i] : out[o];
+    else
+      out[o] += x.data[i];
   }
-  if (Mean)
+  if (R == Reduction::Mean)
     for (double& v : out)
       v /= static_cast<double>(count);
   return Error::success();
@@ -123,8 +130,9 @@ template <bool Mean> Error reduce(RefArgs& a) {
 constexpr RefKernel kKernels[] = {
     {"gemm", gemm},
     {"matmul", matmul},
-    {"reduce_sum", reduce<false>},
-    {"reduce_mean", reduce<true>},
+    {"reduce_sum", reduce<Reduction::Sum>},
+    {"reduce_mean", reduce<Reduction::Mean>},
+    {"reduce_max", reduce<Reduction::Max>},
 };
 
 } // namespace

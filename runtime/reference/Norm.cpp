@@ -80,7 +80,9 @@ template <bool Log> Error softmax(RefArgs& a) {
   return Error::success();
 }
 
-Error softmaxCrossEntropy(RefArgs& a) {
+// Negative log-likelihood over axis 1 of log-probabilities `logp` (scores [N, C, D...] flattened
+// to N x C x D), shared by nll_loss and softmax_cross_entropy.
+Error classLoss(RefArgs& a, const std::vector<double>& logp) {
   const RefTensor& x = *a.in[0];
   const RefTensor& labels = *a.in[1];
   const RefTensor* weights = a.in.size() > 2 ? a.in[2] : nullptr;
@@ -100,15 +102,8 @@ Error softmaxCrossEntropy(RefArgs& a) {
       }
       if (label < 0 || label >= C)
         return makeError("label {} of item {} is out of range [0, {})", label, item, C);
-      auto at = [&](int64_t c) { return (n * C + c) * D + d; };
-      double mx = -std::numeric_limits<double>::infinity();
-      for (int64_t c = 0; c < C; ++c)
-        mx = std::max(mx, x.data[at(c)]);
-      double sum = 0;
-      for (int64_t c = 0; c < C; ++c)
-        sum += std::exp(x.data[at(c)] - mx);
       double w = weights ? weights->data[label] : 1.0;
-      loss[item] = -w * (x.data[at(label)] - mx - std::log(sum));
+      loss[item] = -w * logp[(n * C + label) * D + d];
       weightSum += w;
     }
   if (reduction == "none") {
@@ -122,12 +117,34 @@ Error softmaxCrossEntropy(RefArgs& a) {
   return Error::success();
 }
 
+Error softmaxCrossEntropy(RefArgs& a) {
+  const RefTensor& x = *a.in[0];
+  AxisSplit sp = splitAt(x.type.shape, 1);
+  std::vector<double> logp(x.data.size());
+  for (int64_t o = 0; o < sp.outer; ++o)
+    for (int64_t i = 0; i < sp.inner; ++i) {
+      auto at = [&](int64_t k) { return (o * sp.len + k) * sp.inner + i; };
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t k = 0; k < sp.len; ++k)
+        mx = std::max(mx, x.data[at(k)]);
+      double sum = 0;
+      for (int64_t k = 0; k < sp.len; ++k)
+        sum += std::exp(x.data[at(k)] - mx);
+      for (int64_t k = 0; k < sp.len; ++k)
+        logp[at(k)] = x.data[at(k)] - mx - std::log(sum);
+    }
+  return classLoss(a, logp);
+}
+
+Error nllLoss(RefArgs& a) { return classLoss(a, a.in[0]->data); }
+
 constexpr RefKernel kKernels[] = {
     {"lrn", lrn},
     {"batch_norm", batchNorm},
     {"softmax", softmax<false>},
     {"log_softmax", softmax<true>},
     {"softmax_cross_entropy", softmaxCrossEntropy},
+    {"nll_loss", nllLoss},
 };
 
 } // namespace

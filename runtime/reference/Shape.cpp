@@ -101,6 +101,59 @@ Error pad(RefArgs& a) {
   return Error::success();
 }
 
+// Reads index k of an index tensor, wrapping negatives; errors when out of [-dim, dim).
+Expected<int64_t> indexAt(const RefTensor& idx, int64_t k, int64_t dim) {
+  int64_t v = static_cast<int64_t>(idx.data[k]);
+  if (v < -dim || v >= dim)
+    return makeError("index {} is out of range for a dim of {}", v, dim);
+  return v < 0 ? v + dim : v;
+}
+
+Error gather(RefArgs& a) {
+  const RefTensor& x = *a.in[0];
+  const RefTensor& idx = *a.in[1];
+  int64_t axis = a.attrs.getInt("axis");
+  if (axis < 0)
+    axis += x.type.rank();
+  int64_t outer = numElements(std::span(x.type.shape).first(axis));
+  int64_t dim = x.type.shape[axis];
+  int64_t inner = numElements(std::span(x.type.shape).subspan(axis + 1));
+  int64_t count = static_cast<int64_t>(idx.data.size());
+  for (int64_t k = 0; k < count; ++k) {
+    auto i = indexAt(idx, k, dim);
+    if (!i)
+      return i.error();
+    for (int64_t o = 0; o < outer; ++o)
+      std::copy_n(x.data.begin() + (o * dim + *i) * inner, inner,
+                  a.out[0].data.begin() + (o * count + k) * inner);
+  }
+  return Error::success();
+}
+
+Error gatherElements(RefArgs& a) {
+  const RefTensor& x = *a.in[0];
+  const RefTensor& idx = *a.in[1];
+  int64_t axis = a.attrs.getInt("axis");
+  if (axis < 0)
+    axis += x.type.rank();
+  auto xs = stridesOf(x.type.shape);
+  Error err;
+  forEachIndex(idx.type.shape, [&](int64_t flat, const std::vector<int64_t>& at) {
+    if (err)
+      return;
+    auto i = indexAt(idx, flat, x.type.shape[axis]);
+    if (!i) {
+      err = i.error();
+      return;
+    }
+    int64_t src = 0;
+    for (size_t d = 0; d < at.size(); ++d)
+      src += (static_cast<int64_t>(d) == axis ? *i : at[d]) * xs[d];
+    a.out[0].data[flat] = x.data[src];
+  });
+  return err;
+}
+
 Error constant(RefArgs& a) {
   a.out[0].data = a.attrs.getTensor("value").toDoubles();
   return Error::success();
@@ -123,6 +176,7 @@ Error dropout(RefArgs& a) {
 constexpr RefKernel kKernels[] = {
     {"transpose", transpose}, {"concat", concat},     {"slice", slice},
     {"pad", pad},             {"constant", constant}, {"dropout", dropout},
+    {"gather", gather},       {"gather_elements", gatherElements},
 };
 
 } // namespace

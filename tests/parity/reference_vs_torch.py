@@ -192,6 +192,20 @@ def ops_cases():
     run_case("pad_edge", "pad", [y], {"pads": [1, 0, 2, 1, 3, 0], "mode": "edge"},
              np.pad(y, ((1, 1), (0, 3), (2, 0)), mode="edge"))
 
+    # Conversions, comparisons, selection, gathers.
+    xc = rand(2, 3, lo=-4, hi=4)
+    run_case("cast_f32_to_i64", "cast", [xc], {"to": "i64"}, T(xc).to(torch.int64).numpy())
+    ic = RNG.integers(-5, 5, (2, 3)).astype(np.int64)
+    run_case("cast_i64_to_f32", "cast", [ic], {"to": "f32"}, ic.astype(np.float32))
+    xg = rand(5, 4, 3)
+    gi = np.array([[0, -1], [2, 4]], dtype=np.int64)
+    run_case("gather_axis1", "gather", [xg, gi[:, :1] % 4], {"axis": 1}, np.take(xg, gi[:, :1] % 4, axis=1))
+    run_case("gather_negative", "gather", [xg, gi], {}, np.take(xg, gi, axis=0))
+    ge = RNG.integers(0, 4, (5, 2, 3)).astype(np.int64)
+    run_case("gather_elements", "gather_elements", [xg, ge], {"axis": 1},
+             torch.gather(T(xg), 1, T(ge)).numpy())
+    run_case("reduce_max", "reduce_max", [xg], {"axes": [0, 2], "keepdims": 0}, xg.max(axis=(0, 2)))
+
     # Loss.
     s = rand(6, 5, lo=-4, hi=4)
     lab = RNG.integers(0, 5, (6,)).astype(np.int64)
@@ -208,6 +222,10 @@ def ops_cases():
     lab4 = RNG.integers(0, 3, (2, 4, 2)).astype(np.int64)
     run_case("sce_none_nd", "softmax_cross_entropy", [s4, lab4], {"reduction": "none"},
              F.cross_entropy(T(s4), T(lab4), reduction="none").numpy())
+    lp = F.log_softmax(T(s4), 1).numpy()
+    w3 = rand(3, lo=0.2, hi=2)
+    run_case("nll_loss", "nll_loss", [lp, lab4, w3], {"ignore_index": 1},
+             F.nll_loss(T(lp), T(lab4), weight=T(w3), ignore_index=1).numpy())
 
 
 class PaperAlexNet(nn.Module):

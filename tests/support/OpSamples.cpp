@@ -40,6 +40,9 @@ std::vector<Case> cases() {
       {&Pow, {{f32({2, 3}), 0.1, 2.0}, {f32({3})}}, {}},
       {&Max, {{f32({2, 3})}, {f32({})}}, {}},
       {&Min, {{f32({2, 3})}, {f32({2, 1})}}, {}},
+      {&Cast, {{f32({2, 3}), -3.0, 3.0}}, {{"to", std::string("i32")}}},
+      {&Equal, {{i64({2, 3}), 0.0, 3.0}, {i64({3}), 0.0, 3.0}}, {}},
+      {&Where, {{{DType::Bool, {2, 3}}, 0.0, 2.0}, {f32({2, 3})}, {f32({3})}}, {}},
       {&Identity, {{f32({4})}}, {}},
       {&Dropout, {{f32({2, 8})}}, {{"ratio", 0.25}, {"training", int64_t{1}}, {"seed", int64_t{7}}}},
       {&Conv2d, {{f32({1, 4, 6, 5})}, {f32({4, 2, 3, 3})}, {f32({4})}},
@@ -57,14 +60,18 @@ std::vector<Case> cases() {
       {&MatMul, {{f32({2, 3, 4})}, {f32({4, 2})}}, {}},
       {&ReduceSum, {{f32({2, 3, 4})}}, {{"axes", std::vector<int64_t>{1}}}},
       {&ReduceMean, {{f32({2, 3, 4})}}, {{"axes", std::vector<int64_t>{0, 2}}, {"keepdims", int64_t{0}}}},
+      {&ReduceMax, {{f32({2, 3, 4})}}, {{"axes", std::vector<int64_t>{-1}}}},
       {&Flatten, {{f32({2, 3, 4})}}, {}},
       {&Reshape, {{f32({2, 3, 4})}}, {{"shape", std::vector<int64_t>{4, -1}}}},
       {&Transpose, {{f32({2, 3, 4})}}, {{"perm", std::vector<int64_t>{2, 0, 1}}}},
       {&Concat, {{f32({2, 1})}, {f32({2, 3})}}, {{"axis", int64_t{1}}}},
       {&Slice, {{f32({4, 5})}}, {{"starts", std::vector<int64_t>{1}}, {"ends", std::vector<int64_t>{-1}}, {"axes", std::vector<int64_t>{1}}}},
       {&Pad, {{f32({2, 3})}}, {{"pads", std::vector<int64_t>{1, 0, 0, 2}}, {"mode", std::string("edge")}}},
+      {&Gather, {{f32({4, 3})}, {i64({2, 2}), -4.0, 4.0}}, {}},
+      {&GatherElements, {{f32({4, 3})}, {i64({2, 3}), 0.0, 4.0}}, {}},
       {&Constant, {}, {{"value", constant}}},
       {&SoftmaxCrossEntropy, {{f32({4, 3})}, {i64({4}), 0.0, 3.0}}, {}},
+      {&NllLoss, {{f32({4, 3, 2}), -3.0, 0.0}, {i64({4, 2}), 0.0, 3.0}, {f32({3}), 0.5, 1.5}}, {}},
   };
   return c;
 }
