@@ -16,23 +16,36 @@ namespace sinter {
 class [[nodiscard]] Error {
 public:
   Error() = default;
-  explicit Error(std::string message) : message_(std::move(message)) {}
+  explicit Error(std::string message, bool unsupported = false)
+      : message_(std::move(message)), unsupported_(unsupported) {}
   static Error success() { return Error(); }
+  /// A valid input that Sinter does not handle (an op, dtype or attribute value outside what it
+  /// claims), as opposed to a malformed one. Conformance runs count these apart from failures.
+  static Error unsupported(std::string message) { return Error(std::move(message), true); }
+  bool isUnsupported() const { return unsupported_; }
 
   /// True when this holds a failure.
   explicit operator bool() const { return !message_.empty(); }
   const std::string& message() const { return message_; }
 
   /// Prefixes the message with context, e.g. a file or node name: "ctx: message".
-  Error context(std::string_view ctx) const & { return Error(fmt::format("{}: {}", ctx, message_)); }
+  Error context(std::string_view ctx) const & {
+    return Error(fmt::format("{}: {}", ctx, message_), unsupported_);
+  }
 
 private:
   std::string message_;
+  bool unsupported_ = false;
 };
 
 /// Builds an Error from a fmt format string.
 template <class... Args> Error makeError(fmt::format_string<Args...> f, Args&&... args) {
   return Error(fmt::format(f, std::forward<Args>(args)...));
+}
+
+/// Builds an "unsupported" Error (see Error::unsupported) from a fmt format string.
+template <class... Args> Error makeUnsupported(fmt::format_string<Args...> f, Args&&... args) {
+  return Error::unsupported(fmt::format(f, std::forward<Args>(args)...));
 }
 
 /// A value or an Error.

@@ -212,6 +212,14 @@ void Graph::eraseNode(Node* n) {
   nodes_.erase(n->self_);
 }
 
+void Graph::eraseParam(Value* p) {
+  assert(p->isParam() && !p->hasUses() && "erasing a used parameter");
+  std::erase(params_, p);
+  weights_.erase(p->name_);
+  byName_.erase(p->name_);
+  p->name_.clear();
+}
+
 void Graph::replaceAllUses(Value* from, Value* to) {
   std::vector<Value::Use> uses = from->uses_;
   for (const Value::Use& u : uses)

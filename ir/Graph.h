@@ -126,6 +126,8 @@ public:
   /// Appends a node with given result types, checked later by the verifier (the parser's path).
   Node* addNodeUnchecked(const OpDef& op, std::vector<Value*> inputs, Attrs attrs,
                          std::vector<std::pair<std::string, TensorType>> results);
+  /// Removes an unused parameter and its data.
+  void eraseParam(Value* p);
   /// Removes a node whose results have no uses.
   void eraseNode(Node* n);
   /// Points every use of `from` (and graph outputs) at `to`.

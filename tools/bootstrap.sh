@@ -18,7 +18,7 @@ packages=(
   libfmt-dev libcli11-dev googletest libgtest-dev
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   llvm-19-dev
-  python3-numpy python3-torch python3-torchvision
+  python3-numpy python3-torch python3-torchvision python3-onnx
   graphviz
 )
 missing=()

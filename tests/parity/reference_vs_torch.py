@@ -16,6 +16,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from models import PaperAlexNet, narrow_paper  # noqa: E402
+
 SINTER = sys.argv[1]
 ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
 RNG = np.random.default_rng(1234)
@@ -228,25 +231,6 @@ def ops_cases():
              F.nll_loss(T(lp), T(lab4), weight=T(w3), ignore_index=1).numpy())
 
 
-class PaperAlexNet(nn.Module):
-    """Sinter's paper/narrow AlexNet in PyTorch (LRN k=2, grouped convs, softmax)."""
-
-    def __init__(s, cin, widths, hidden, classes, spatial):
-        super().__init__()
-        c1, c2, c3, c4, c5 = widths
-        s.f = nn.Sequential(
-            nn.Conv2d(cin, c1, 11, 4), nn.ReLU(), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0), nn.MaxPool2d(3, 2),
-            nn.Conv2d(c1, c2, 5, 1, 2, groups=2), nn.ReLU(), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0), nn.MaxPool2d(3, 2),
-            nn.Conv2d(c2, c3, 3, 1, 1), nn.ReLU(),
-            nn.Conv2d(c3, c4, 3, 1, 1, groups=2), nn.ReLU(),
-            nn.Conv2d(c4, c5, 3, 1, 1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2))
-        s.c = nn.Sequential(nn.Flatten(), nn.Linear(c5 * spatial * spatial, hidden), nn.ReLU(), nn.Dropout(0.5),
-                            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(0.5), nn.Linear(hidden, classes))
-
-    def forward(s, x):
-        return F.softmax(s.c(s.f(x)), 1)
-
-
 def load_into(model, wdir, names):
     """Copies Sinter's weight files (conv1.w, ...) into the PyTorch modules in order."""
     layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
@@ -287,12 +271,10 @@ def model_case(name, builtin, torch_model, shape, extra=(), rtol=1e-4, atol=1e-6
 
 def models_cases():
     import torchvision
-    model_case("alexnet_narrow", "alexnet-narrow",
-               PaperAlexNet(3, (6, 16, 24, 24, 16), 256, 10, 1), (2, 3, 67, 67), ("--batch", "2"))
-    model_case("alexnet_narrow_1ch_99px", "alexnet-narrow",
-               PaperAlexNet(1, (6, 16, 24, 24, 16), 256, 7, 2), (1, 1, 99, 99),
+    model_case("alexnet_narrow", "alexnet-narrow", narrow_paper(), (2, 3, 67, 67), ("--batch", "2"))
+    model_case("alexnet_narrow_1ch_99px", "alexnet-narrow", narrow_paper(1, 7, 2), (1, 1, 99, 99),
                ("--channels", "1", "--input-size", "99", "--classes", "7", "--seed", "5"))
-    model_case("alexnet_paper", "alexnet", PaperAlexNet(3, (96, 256, 384, 384, 256), 4096, 1000, 6), (1, 3, 227, 227))
+    model_case("alexnet_paper", "alexnet", PaperAlexNet(), (1, 3, 227, 227))
     # Torchvision outputs logits; compare them absolutely at the scale of the logits.
     model_case("alexnet_torchvision", "alexnet-torchvision", torchvision.models.alexnet(), (1, 3, 224, 224),
                rtol=1e-4, atol=1e-4)

@@ -12,13 +12,14 @@
 
 namespace sinter::cli {
 
-/// Options that shape a built-in model (ignored, and refused if set, for files).
+/// Options that shape the model: built-in parameters (refused for files) and ONNX input shapes.
 struct BuiltinOptions {
   int64_t batch = 1;
   int64_t classes = 0;
   int64_t channels = 3;
   int64_t inputSize = 0;
   uint64_t seed = 0;
+  std::vector<std::string> inputShapes; ///< NAME=D0,D1,... for ONNX inputs
   void add(CLI::App& cmd);
   bool anySet(const CLI::App& cmd) const;
 };

@@ -1,0 +1,45 @@
+// ONNX importer: ModelProto -> IR, folding the shape arithmetic exporters emit.
+#pragma once
+
+#include "ir/Error.h"
+#include "ir/Graph.h"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace sinter {
+
+/// Evaluates one node on constant operands (the reference interpreter's evaluateNode); the
+/// importer uses it to fold shape arithmetic so results match the reference bit for bit.
+using NodeEvaluator = std::function<Expected<std::vector<Tensor>>(const Node&, const std::vector<Tensor>&)>;
+
+struct OnnxImportOptions {
+  /// Shapes for graph inputs by name: bind symbolic dims (e.g. a named batch).
+  std::map<std::string, Shape> inputShapes;
+  /// Folds nodes whose operands are all constants. Without it, shape arithmetic on constants
+  /// stays in the graph and ops that need constant operands (Reshape's shape...) may fail.
+  NodeEvaluator fold;
+  /// Receives warnings (e.g. a newer opset than this build knows).
+  std::function<void(const std::string&)> warn;
+};
+
+/// Imports an .onnx file; external data is read from beside it. Errors read
+/// `node "conv2" (Conv): ...` and are prefixed with the path by the caller.
+Expected<std::unique_ptr<Graph>> importOnnxFile(const std::string& path, const OnnxImportOptions& options);
+
+/// Imports serialized ModelProto bytes; `baseDir` locates external data.
+Expected<std::unique_ptr<Graph>> importOnnxBytes(std::string_view bytes, const OnnxImportOptions& options,
+                                                 const std::string& baseDir);
+
+/// Reads a serialized TensorProto file (the ONNX test data's input_N.pb / output_N.pb).
+Expected<Tensor> readOnnxTensorFile(const std::string& path);
+
+/// The newest default-domain opset whose semantics this importer knows.
+constexpr int64_t kMaxKnownOpset = 17;
+
+/// ONNX op types the importer converts (for messages and docs).
+std::vector<std::string_view> supportedOnnxOps();
+
+} // namespace sinter

@@ -1,0 +1,70 @@
+#!/usr/bin/python3
+"""ONNX import vs PyTorch: PyTorch exports of torchvision's AlexNet and the paper AlexNet (LRN,
+grouped convs) at several opsets; `sinter run MODEL.onnx --target reference` must match PyTorch's
+outputs to 1e-4 relative, and `sinter dump` must show plain ops (no shape arithmetic left).
+Models are generated here, at test time. Usage: onnx_import_vs_torch.py SINTER_BINARY [--quick]
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+import torchvision
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from models import PaperAlexNet, narrow_paper  # noqa: E402
+
+SINTER = sys.argv[1]
+QUICK = "--quick" in sys.argv
+failures = []
+PLAIN_OPS = {"conv2d", "relu", "lrn", "max_pool2d", "avg_pool2d", "gemm", "flatten", "reshape", "pad", "mul",
+             "add", "pow", "div", "softmax", "dropout", "constant", "global_avg_pool"}
+
+
+def check(name, model, shape, opset, dynamic_batch=False, rtol=1e-4, atol=1e-6):
+    torch.manual_seed(0)
+    model.eval()
+    x = torch.randn(*shape)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "m.onnx")
+        kw = {}
+        if dynamic_batch:
+            kw["dynamic_axes"] = {"data": {0: "batch"}, "out": {0: "batch"}}
+        torch.onnx.export(model, x, path, opset_version=opset, input_names=["data"], output_names=["out"], **kw)
+        np.save(os.path.join(d, "x.npy"), x.numpy())
+        extra = ["--input-shape", "data=" + ",".join(map(str, shape))] if dynamic_batch else []
+        r = subprocess.run([SINTER, "run", path, "--target", "reference", "--input", f"data={d}/x.npy",
+                            "--output", f"{d}/y.npy", *extra], capture_output=True, text=True)
+        if r.returncode != 0:
+            failures.append(f"{name}: sinter run failed: {r.stderr.strip()}")
+            return
+        got = np.load(os.path.join(d, "y.npy"))
+        with torch.no_grad():
+            want = model(x).numpy()
+        if got.shape != want.shape or not np.allclose(got, want, rtol=rtol, atol=atol):
+            err = np.abs(got - want).max() if got.shape == want.shape else f"shape {got.shape} vs {want.shape}"
+            failures.append(f"{name}: outputs differ from PyTorch (max abs error {err})")
+            return
+        dump = subprocess.run([SINTER, "dump", path, *extra], capture_output=True, text=True)
+        ops = set(re.findall(r"= ([a-z_0-9]+)\(", dump.stdout))
+        if dump.returncode != 0 or not ops <= PLAIN_OPS:
+            failures.append(f"{name}: dump shows {sorted(ops - PLAIN_OPS)} beyond plain ops ({dump.stderr.strip()})")
+            return
+        print(f"ok   {name} (max abs error {np.abs(got - want).max():.2e}; ops: {', '.join(sorted(ops))})")
+
+
+check("narrow_paper_opset13_dynamic_batch", narrow_paper(), (3, 3, 67, 67), 13, dynamic_batch=True)
+check("narrow_paper_opset9", narrow_paper(lrn_k=1.0), (2, 3, 67, 67), 9)
+check("paper_alexnet_opset13", PaperAlexNet(softmax=False), (1, 3, 227, 227), 13)
+check("torchvision_alexnet_opset11", torchvision.models.alexnet(), (1, 3, 224, 224), 11, atol=1e-5)
+if not QUICK:
+    check("paper_alexnet_opset11", PaperAlexNet(), (1, 3, 227, 227), 11)
+    check("torchvision_alexnet_opset15_dynamic_batch", torchvision.models.alexnet(), (2, 3, 224, 224), 15,
+          dynamic_batch=True, atol=1e-5)
+if failures:
+    print("\n".join("FAIL " + f for f in failures))
+    sys.exit(1)
+print("all ONNX import parity cases passed")
