@@ -68,7 +68,13 @@ std::vector<Value*> NodeCtx::presentInputs() {
 const Tensor* NodeCtx::constant(size_t i) const {
   if (!has(i))
     return nullptr;
-  Value* v = imp_.lookup(node_.input(static_cast<int>(i)));
+  const std::string& name = node_.input(static_cast<int>(i));
+  Value* v = imp_.lookup(name);
+  if (v && v->isInput()) { // a graph input whose value the caller fixed at import time
+    auto it = imp_.options().inputValues.find(name);
+    if (it != imp_.options().inputValues.end() && it->second.type() == v->type())
+      return &it->second;
+  }
   return v ? Importer::constantData(v) : nullptr;
 }
 
@@ -433,8 +439,8 @@ Expected<std::unique_ptr<Graph>> Importer::run(const onnx::ModelProto& model) {
   for (const auto& op : model.opset_import())
     if (op.domain().empty() || op.domain() == "ai.onnx")
       opset_ = op.version();
-  if (opset_ == 0)
-    return makeError("the model declares no opset for the ONNX domain");
+  if (opset_ == 0) // only other domains: their nodes are reported as unsupported
+    opset_ = 1;
   if (opset_ < 1 || opset_ > 1000)
     return makeError("opset {} is not a valid version", opset_);
   if (opset_ > kMaxKnownOpset && options_.warn)
@@ -476,6 +482,27 @@ Expected<std::unique_ptr<Graph>> importOnnxBytes(std::string_view bytes, const O
     return makeError("not an ONNX model (the protobuf does not parse)");
   Importer imp(options, baseDir);
   return imp.run(model);
+}
+
+Expected<std::vector<std::string>> onnxInputNames(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f)
+    return makeError("{}: cannot open: {}", path, std::strerror(errno));
+  onnx::ModelProto model;
+  if (!model.ParseFromIstream(&f))
+    return makeError("{}: not an ONNX model (the protobuf does not parse)", path);
+  std::set<std::string> inits;
+  for (const auto& t : model.graph().initializer())
+    inits.insert(t.name());
+  std::vector<std::string> names;
+  for (const auto& vi : model.graph().input())
+    if (!inits.count(vi.name())) {
+      if (!vi.type().has_tensor_type())
+        return makeUnsupported("input '{}' is not a tensor (sequence, map and optional values are not supported)",
+                               vi.name());
+      names.push_back(vi.name());
+    }
+  return names;
 }
 
 Expected<Tensor> readOnnxTensorFile(const std::string& path) {

@@ -21,6 +21,10 @@ struct OnnxImportOptions {
   /// Folds nodes whose operands are all constants. Without it, shape arithmetic on constants
   /// stays in the graph and ops that need constant operands (Reshape's shape...) may fail.
   NodeEvaluator fold;
+  /// Values of graph inputs that a rule needs as constants (Reshape's shape, Pad's pads, ...):
+  /// such an input stays in the signature, and the rule sees the value given here. For test
+  /// models that feed shapes as inputs; a static compiler cannot take them at run time.
+  std::map<std::string, Tensor> inputValues;
   /// Receives warnings (e.g. a newer opset than this build knows).
   std::function<void(const std::string&)> warn;
 };
@@ -32,6 +36,9 @@ Expected<std::unique_ptr<Graph>> importOnnxFile(const std::string& path, const O
 /// Imports serialized ModelProto bytes; `baseDir` locates external data.
 Expected<std::unique_ptr<Graph>> importOnnxBytes(std::string_view bytes, const OnnxImportOptions& options,
                                                  const std::string& baseDir);
+
+/// Names of a model's graph inputs that are not initializers, in order (cheap: no weights read).
+Expected<std::vector<std::string>> onnxInputNames(const std::string& path);
 
 /// Reads a serialized TensorProto file (the ONNX test data's input_N.pb / output_N.pb).
 Expected<Tensor> readOnnxTensorFile(const std::string& path);

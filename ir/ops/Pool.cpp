@@ -8,7 +8,10 @@ using namespace rules;
 
 namespace {
 Error pool2dShape(ShapeCtx& c, bool dilated) {
-  SINTER_CHECK(requireFloat(c, 0));
+  if (!dilated) // average pooling divides: floats only; max pooling works on any numeric type
+    SINTER_CHECK(requireFloat(c, 0));
+  else if (c.in(0).dtype == DType::Bool)
+    return makeError("operand 0 must be numeric, got bool");
   SINTER_CHECK(requireRank(c, 0, 4));
   SINTER_CHECK(requireLength(c, "kernel", 2));
   SINTER_CHECK(requireLength(c, "stride", 2));

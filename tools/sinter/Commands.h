@@ -33,6 +33,7 @@ Expected<std::unique_ptr<Graph>> loadModel(const std::string& model, const Built
 using Action = std::function<Error()>;
 Action addDump(CLI::App& app);
 Action addRun(CLI::App& app);
+Action addConformance(CLI::App& app);
 
 /// Prints a transient progress line on stderr when it is a terminal.
 void progress(const std::string& line);

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
              "Exit status: 0 success, 1 bad input (one 'error:' line), 2 usage error.");
   cli::Action dump = cli::addDump(app);
   cli::Action run = cli::addRun(app);
+  cli::Action conformance = cli::addConformance(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -32,6 +33,8 @@ int main(int argc, char** argv) {
       err = dump();
     else if (app.got_subcommand("run"))
       err = run();
+    else if (app.got_subcommand("conformance"))
+      err = conformance();
     if (err) {
       fmt::print(stderr, "error: {}\n", err.message());
       return 1;
