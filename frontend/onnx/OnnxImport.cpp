@@ -75,6 +75,8 @@ const Tensor* NodeCtx::constant(size_t i) const {
     if (it != imp_.options().inputValues.end() && it->second.type() == v->type())
       return &it->second;
   }
+  if (v && v->isParam()) // a float initializer: its value is known too
+    return imp_.graph().weights().find(v->name());
   return v ? Importer::constantData(v) : nullptr;
 }
 

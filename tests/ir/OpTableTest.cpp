@@ -14,9 +14,6 @@
 
 namespace sinter {
 
-// Test names and failure messages show the op's name, not its address.
-void PrintTo(const OpDef* op, std::ostream* os) { *os << op->name; }
-
 namespace {
 
 class EveryOp : public testing::TestWithParam<const OpDef*> {};

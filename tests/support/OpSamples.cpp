@@ -4,6 +4,10 @@
 #include "ir/OpTable.h"
 #include "tests/support/Numerics.h"
 
+namespace sinter {
+void PrintTo(const OpDef* op, std::ostream* os) { *os << op->name; }
+} // namespace sinter
+
 namespace sinter::test {
 
 namespace {

@@ -4,7 +4,13 @@
 #include "ir/Graph.h"
 
 #include <memory>
+#include <ostream>
 #include <vector>
+
+namespace sinter {
+/// Test names and failure messages show an op's name, not its address.
+void PrintTo(const OpDef* op, std::ostream* os);
+} // namespace sinter
 
 namespace sinter::test {
 

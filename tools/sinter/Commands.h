@@ -34,6 +34,7 @@ using Action = std::function<Error()>;
 Action addDump(CLI::App& app);
 Action addRun(CLI::App& app);
 Action addConformance(CLI::App& app);
+Action addExport(CLI::App& app);
 
 /// Prints a transient progress line on stderr when it is a terminal.
 void progress(const std::string& line);
