@@ -71,8 +71,10 @@ bool Attrs::operator==(const Attrs& o) const {
   if (items_.size() != o.items_.size())
     return false;
   for (size_t i = 0; i < items_.size(); ++i) {
-    const auto& [ka, va] = items_[i];
-    const auto& [kb, vb] = o.items_[i];
+    const std::string& ka = items_[i].first;
+    const AttrValue& va = items_[i].second;
+    const std::string& kb = o.items_[i].first;
+    const AttrValue& vb = o.items_[i].second;
     if (ka != kb || va.index() != vb.index())
       return false;
     bool same = std::visit(

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine for Sinter, builds it, and runs the main job or the tests.
 #   tools/bootstrap.sh run    install what is missing, build, run the built-in AlexNet
-#   tools/bootstrap.sh test   install what is missing, build, run the whole test suite (ctest)
-# Environment: BUILD_DIR (default build), JOBS (default: all cores).
+#   tools/bootstrap.sh test   install what is missing, build, run the whole test suite (ctest); with
+#                             CI=true (or SINTER_SANITIZE=1) also tools/sanitize.sh: the suite under
+#                             ASan+UBSan and 60 s of libFuzzer per target
+# Environment: BUILD_DIR (default build), JOBS (default: all cores), FUZZ_SECONDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +22,7 @@ packages=(
   llvm-19-dev
   python3-numpy python3-torch python3-torchvision python3-onnx
   graphviz
+  clang-14 libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -45,4 +48,8 @@ if [[ "$mode" == run ]]; then
 else
   echo "== ctest"
   ctest --test-dir "$build" --output-on-failure -j "$jobs"
+  # In CI (CI=true) or on request, also the sanitizer builds and the bounded fuzz runs.
+  if [[ "${CI:-}" == true || "${SINTER_SANITIZE:-0}" == 1 ]]; then
+    JOBS="$jobs" tools/sanitize.sh
+  fi
 fi

@@ -26,7 +26,8 @@ public:
   size_t numInputs() const;
   bool has(size_t i) const;
   Expected<Value*> in(size_t i);
-  std::vector<Value*> presentInputs(); // every present input, in order (after checkInputs)
+  /// Every input, in order; errors on a missing one before a present one, or an undefined name.
+  Expected<std::vector<Value*>> inputs();
   /// Data of input i when it is a constant (folded or literal), else null.
   const Tensor* constant(size_t i) const;
   /// Input i as a list of ints; errors when it is not a constant 1-D int tensor.

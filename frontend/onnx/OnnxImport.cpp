@@ -56,12 +56,16 @@ Expected<Value*> NodeCtx::in(size_t i) {
   return v;
 }
 
-std::vector<Value*> NodeCtx::presentInputs() {
+Expected<std::vector<Value*>> NodeCtx::inputs() {
   std::vector<Value*> out;
-  for (size_t i = 0; i < numInputs(); ++i)
-    if (has(i))
-      if (auto v = in(i))
-        out.push_back(*v);
+  for (size_t i = 0; i < numInputs(); ++i) {
+    if (!has(i))
+      return makeUnsupported("a missing optional input {} before a present one is not supported", i);
+    auto v = in(i);
+    if (!v)
+      return v.error();
+    out.push_back(*v);
+  }
   return out;
 }
 
@@ -215,15 +219,10 @@ Error NodeCtx::bind(size_t i, Value* v) {
 }
 
 Error NodeCtx::generic(const OpDef& op) {
-  std::vector<Value*> inputs;
-  for (size_t i = 0; i < numInputs(); ++i) {
-    if (!has(i))
-      return makeUnsupported("a missing optional input {} before a present one is not supported", i);
-    auto v = in(i);
-    if (!v)
-      return v.error();
-    inputs.push_back(*v);
-  }
+  auto ins = inputs();
+  if (!ins)
+    return ins.error();
+  std::vector<Value*> inputs = std::move(*ins);
   Attrs attrs;
   for (const auto& a : node_.attribute()) {
     const AttrDef* def = op.findAttr(a.name());

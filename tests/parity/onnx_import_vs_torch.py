@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 import torch
@@ -17,7 +18,8 @@ import torchvision
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from models import PaperAlexNet, narrow_paper  # noqa: E402
 
-SINTER = sys.argv[1]
+warnings.filterwarnings("ignore")
+SINTER = os.path.abspath(sys.argv[1])
 QUICK = "--quick" in sys.argv
 failures = []
 PLAIN_OPS = {"conv2d", "relu", "lrn", "max_pool2d", "avg_pool2d", "gemm", "flatten", "reshape", "pad", "mul",
@@ -56,6 +58,49 @@ def check(name, model, shape, opset, dynamic_batch=False, rtol=1e-4, atol=1e-6):
         print(f"ok   {name} (max abs error {np.abs(got - want).max():.2e}; ops: {', '.join(sorted(ops))})")
 
 
+def external_data():
+    """Weights in an external data file beside the model load like embedded ones."""
+    import onnx
+    model = narrow_paper().eval()
+    x = torch.randn(2, 3, 67, 67)
+    with tempfile.TemporaryDirectory() as d:
+        os.makedirs(os.path.join(d, "m"))
+        inline = os.path.join(d, "inline.onnx")
+        torch.onnx.export(model, x, inline, opset_version=13, input_names=["data"], output_names=["out"])
+        m = onnx.load(inline)
+        path = os.path.join(d, "m", "ext.onnx")
+        onnx.save_model(m, path, save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin",
+                        size_threshold=0)
+        if os.path.getsize(path) > 20000 or not os.path.exists(os.path.join(d, "m", "weights.bin")):
+            failures.append("external_data: the model did not move its weights out")
+            return
+        np.save(os.path.join(d, "x.npy"), x.numpy())
+        r = subprocess.run([SINTER, "run", "m/ext.onnx", "--input", "data=x.npy", "--output", "y.npy"], cwd=d,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            failures.append(f"external_data: sinter run failed: {r.stderr.strip()}")
+            return
+        got = np.load(os.path.join(d, "y.npy"))
+        with torch.no_grad():
+            want = model(x).numpy()
+        if not np.allclose(got, want, rtol=1e-4, atol=1e-6):
+            failures.append(f"external_data: outputs differ (max abs error {np.abs(got - want).max()})")
+            return
+        # A location that escapes the model's folder is refused.
+        for t in m.graph.initializer:
+            for kv in t.external_data:
+                if kv.key == "location":
+                    kv.value = "../weights.bin"
+        onnx.save_model(m, os.path.join(d, "m", "escape.onnx"))
+        r = subprocess.run([SINTER, "dump", "m/escape.onnx"], cwd=d, capture_output=True, text=True)
+        want_err = "location '../weights.bin' must be a relative path beside the model"
+        if r.returncode != 1 or want_err not in r.stderr:
+            failures.append(f"external_data: escaping location not refused: {r.returncode} {r.stderr.strip()}")
+            return
+        print("ok   external_data (weights.bin beside the model; '../' refused)")
+
+
+external_data()
 check("narrow_paper_opset13_dynamic_batch", narrow_paper(), (3, 3, 67, 67), 13, dynamic_batch=True)
 check("narrow_paper_opset9", narrow_paper(lrn_k=1.0), (2, 3, 67, 67), 9)
 check("paper_alexnet_opset13", PaperAlexNet(softmax=False), (1, 3, 227, 227), 13)

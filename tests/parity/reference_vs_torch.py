@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 import torch
@@ -19,7 +20,8 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from models import PaperAlexNet, narrow_paper  # noqa: E402
 
-SINTER = sys.argv[1]
+warnings.filterwarnings("ignore")
+SINTER = os.path.abspath(sys.argv[1])
 ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
 RNG = np.random.default_rng(1234)
 failures = []

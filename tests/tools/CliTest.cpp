@@ -171,6 +171,35 @@ TEST_F(Cli, BadInputGetsOneErrorLineAndExit1) {
   expectError("dump binary.sir", "binary.sir:1:1: unexpected character '\\x00'");
 }
 
+TEST_F(Cli, OnnxFilesExportImportAndBadOnes) {
+  Result e = sinter("export alexnet-narrow --seed 4 -o n.onnx");
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_EQ(e.out, "wrote n.onnx (opset 13, 24 nodes, 83954 parameters)\n");
+  Result a = sinter("run n.onnx --random-input --output a.npy");
+  Result b = sinter("run alexnet-narrow --seed 4 --random-input --output b.npy");
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_TRUE(readNpy(path("a.npy"))->identical(*readNpy(path("b.npy"))));
+  Result dump = sinter("dump n.onnx");
+  ASSERT_EQ(dump.code, 0) << dump.err;
+  EXPECT_NE(dump.out.find("%conv1 = conv2d(%data, %conv1.w, %conv1.b)"), std::string::npos) << dump.out;
+  EXPECT_EQ(sinter("export alexnet-narrow --opset 9 -o x.onnx").code, 2);
+
+  auto expectError = [&](const std::string& args, const std::string& line) {
+    Result r = sinter(args);
+    EXPECT_EQ(r.code, 1) << args;
+    EXPECT_EQ(r.err, "error: " + line + "\n") << args;
+  };
+  write("empty.onnx", "");
+  expectError("dump empty.onnx", "empty.onnx: the file is empty");
+  write("random.onnx", std::string("\x0a\xff\xff\xff\xff\x0f garbage", 13));
+  expectError("run random.onnx --random-input", "random.onnx: not an ONNX model (the protobuf does not parse)");
+  expectError("dump n.onnx --input-shape data=1,3", "n.onnx: --input-shape data has rank 2, the model's input is "
+                                                    "[1,3,67,67]");
+  expectError("dump n.onnx --input-shape data=1,x", "--input-shape 'data=1,x': 'x' is not a dimension");
+  expectError("dump n.onnx --input-shape label=1", "n.onnx: --input-shape names 'label', which is not an input of the model");
+}
+
 TEST_F(Cli, WeightsTravelThroughAFolder) {
   Result d = sinter("dump alexnet-narrow -o n.sir --save-weights w --seed 3");
   ASSERT_EQ(d.code, 0) << d.err;

@@ -106,9 +106,10 @@ Error require2d(const Value* x, std::string_view what) {
 Error conv(NodeCtx& c) {
   SINTER_CHECK(c.checkInputs(2, 3));
   SINTER_CHECK(c.onlyAttrs({"kernel_shape", "strides", "dilations", "pads", "auto_pad", "group"}));
-  std::vector<Value*> in = c.presentInputs();
-  if (in.size() != c.numInputs())
-    return c.in(in.size()).error();
+  auto ins = c.inputs();
+  if (!ins)
+    return ins.error();
+  std::vector<Value*>& in = *ins;
   SINTER_CHECK(require2d(in[0], "convolution"));
   if (in[1]->type().rank() != 4)
     return makeError("weight must be 4-D [M, C/group, kH, kW], got {}", in[1]->type().str());

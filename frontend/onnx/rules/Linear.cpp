@@ -14,9 +14,10 @@ Error gemm(NodeCtx& c) {
   auto tb = c.attrInt("transB", 0);
   if (!alpha || !beta || !ta || !tb)
     return !alpha ? alpha.error() : !beta ? beta.error() : !ta ? ta.error() : tb.error();
-  std::vector<Value*> in = c.presentInputs();
-  if (in.size() != c.numInputs())
-    return c.in(in.size()).error();
+  auto ins = c.inputs();
+  if (!ins)
+    return ins.error();
+  std::vector<Value*>& in = *ins;
   auto y = c.emit(ops::Gemm, in, {{"trans_a", *ta}, {"trans_b", *tb}, {"alpha", *alpha}, {"beta", *beta}});
   if (!y)
     return y.error();

@@ -12,9 +12,10 @@ template <const OpDef& Op> Error classLoss(NodeCtx& c) {
   auto ignore = c.attrInt("ignore_index", -100);
   if (!reduction || !ignore)
     return reduction ? ignore.error() : reduction.error();
-  std::vector<Value*> in = c.presentInputs();
-  if (in.size() != c.numInputs())
-    return c.in(in.size()).error();
+  auto ins = c.inputs();
+  if (!ins)
+    return ins.error();
+  std::vector<Value*>& in = *ins;
   auto loss = c.emit(Op, in, {{"reduction", *reduction}, {"ignore_index", *ignore}});
   if (!loss)
     return loss.error();

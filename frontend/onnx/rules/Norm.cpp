@@ -19,9 +19,10 @@ Error batchNorm(NodeCtx& c) {
     return makeUnsupported("training-mode BatchNormalization (batch statistics) is not supported");
   if (*spatial != 1)
     return makeUnsupported("BatchNormalization with spatial=0 is not supported");
-  std::vector<Value*> in = c.presentInputs();
-  if (in.size() != 5)
-    return c.in(in.size()).error();
+  auto ins = c.inputs();
+  if (!ins)
+    return ins.error();
+  std::vector<Value*>& in = *ins;
   auto y = c.emit(ops::BatchNorm, in, {{"epsilon", *eps}});
   if (!y)
     return y.error();
