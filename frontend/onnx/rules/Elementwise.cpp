@@ -54,6 +54,45 @@ Error pow(NodeCtx& c) {
   return c.bind(0, *r);
 }
 
+// Clip: min/max attributes before opset 11, optional scalar inputs after; max(min(...)).
+Error clip(NodeCtx& c) {
+  SINTER_CHECK(c.onlyAttrs({"min", "max"}));
+  SINTER_CHECK(c.checkInputs(1, 3));
+  auto x = c.in(0);
+  if (!x)
+    return x.error();
+  Value* y = *x;
+  for (int bound = 0; bound < 2; ++bound) { // 0: lower (max with it), 1: upper (min with it)
+    const OpDef& op = bound == 0 ? ops::Max : ops::Min;
+    Value* limit = nullptr;
+    if (c.opset() < 11) {
+      const char* name = bound == 0 ? "min" : "max";
+      if (!c.attr(name))
+        continue;
+      auto v = c.attrFloat(name, 0.0);
+      if (!v)
+        return v.error();
+      Tensor t({(*x)->type().dtype, {}});
+      t.set(0, *v);
+      limit = c.constantValue(std::move(t));
+    } else {
+      if (!c.has(1 + bound))
+        continue;
+      auto v = c.in(1 + bound);
+      if (!v)
+        return v.error();
+      limit = *v;
+    }
+    auto r = c.emit(op, {y, limit});
+    if (!r)
+      return r.error();
+    y = *r;
+  }
+  if (y == *x) // no bounds: a copy
+    return c.bind(0, *x);
+  return c.bind(0, y);
+}
+
 Error identity(NodeCtx& c) {
   SINTER_CHECK(c.checkInputs(1, 1));
   SINTER_CHECK(c.onlyAttrs({}));
@@ -140,6 +179,7 @@ constexpr OnnxRule kRules[] = {
     {"Pow", pow},                       {"Max", variadic<ops::Max>},        {"Min", variadic<ops::Min>},
     {"Sum", variadic<ops::Add>},        {"Equal", generic<ops::Equal>},     {"Where", generic<ops::Where>},
     {"Cast", cast},                     {"Identity", identity},             {"Dropout", dropout},
+    {"Clip", clip},
 };
 
 } // namespace
