@@ -84,7 +84,7 @@ Expected<std::vector<TensorType>> inferResultTypes(const OpDef& op, std::span<co
   ShapeCtx ctx(in, attrs);
   assert(op.shape && "every op has a shape rule");
   SINTER_CHECK(op.shape(ctx));
-  assert(ctx.outputs.size() == op.numOutputs() && "shape rule must produce every result");
+  assert((op.variadicOutputs || ctx.outputs.size() == op.numOutputs()) && "shape rule must produce every result");
   for (const TensorType& t : ctx.outputs)
     if (t.numel() < 0)
       return makeError("result shape {} is invalid (negative or overflowing)", shapeString(t.shape));
@@ -287,8 +287,10 @@ std::unique_ptr<Graph> Graph::clone() const {
     for (Value* v : n->outputs())
       res.emplace_back(v->name(), v->type());
     Node* c = g->addNodeUnchecked(n->op(), std::move(ins), n->attrs(), std::move(res));
-    for (size_t i = 0; i < n->outputs().size(); ++i)
+    for (size_t i = 0; i < n->outputs().size(); ++i) {
       map[n->output(i)] = c->output(i);
+      c->output(i)->setOffset(n->output(i)->offset());
+    }
   }
   std::vector<Value*> outs;
   for (const Value* v : outputs_)

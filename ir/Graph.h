@@ -6,6 +6,7 @@
 #include "ir/Tensor.h"
 #include "ir/Types.h"
 
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -42,6 +43,9 @@ public:
   bool hasUses() const { return !uses_.empty(); }
   /// Creation order; stable and unique within the graph.
   size_t id() const { return id_; }
+  /// Byte offset of this value in the planned arena (plan-memory), or -1 when not planned.
+  int64_t offset() const { return offset_; }
+  void setOffset(int64_t o) { offset_ = o; }
 
 private:
   friend class Graph;
@@ -52,6 +56,7 @@ private:
   Node* producer_ = nullptr;
   size_t resultIndex_ = 0;
   size_t id_ = 0;
+  int64_t offset_ = -1;
   std::vector<Use> uses_;
 };
 
@@ -158,6 +163,11 @@ private:
   std::list<std::unique_ptr<Node>> nodes_;
   WeightStore weights_;
 };
+
+/// Evaluates one node on constant operands. The reference interpreter provides it
+/// (runtime/reference's evaluateNode); ir/, frontend/ and passes/ receive it as a callback so
+/// folded values match the reference bit for bit without depending on runtime/.
+using NodeEvaluator = std::function<Expected<std::vector<Tensor>>(const Node&, const std::vector<Tensor>&)>;
 
 /// Fills schema defaults and checks attribute names/kinds against the op's schema.
 Error normalizeAttrs(const OpDef& op, Attrs& attrs);

@@ -46,6 +46,8 @@ private:
 
 using ShapeFn = Error (*)(ShapeCtx&);
 using GradFn = Error (*)(GradBuilder&, const Node&);
+/// Floating-point operations of one application (multiply-add = 2); null: see opFlops().
+using CostFn = int64_t (*)(const Node&);
 
 /// Lowering kinds. Every backend is generic over these:
 /// - Scalar: an elementwise expression over inputs $0, $1, ... (numpy broadcasting) that any
@@ -76,9 +78,11 @@ struct OpDef {
   int8_t minInputs = -1;                                  ///< -1: all listed inputs required
   bool variadic = false;                                  ///< the last operand repeats (>= 1)
   std::array<std::string_view, kMaxOutputs> outputs{"y"}; ///< result names
+  bool variadicOutputs = false;                           ///< the shape rule decides the count
   std::array<AttrDef, kMaxAttrs> attrs{};                 ///< attribute schema with defaults
   ShapeFn shape = nullptr;                                ///< result types from operand types
   Lowering lower{};                                       ///< how backends implement it
+  CostFn cost = nullptr;                                  ///< FLOPs (reports, roofline)
   GradFn grad = nullptr;                                  ///< reverse-mode rule (autodiff)
   bool differentiable = false;                            ///< has (or will have) a grad rule
   std::string_view summary{};                             ///< one line for --help and docs

@@ -19,6 +19,8 @@ const std::array kOps = std::to_array<const OpDef*>({
     &Flatten, &Reshape, &Transpose, &Concat, &Slice, &Pad, &Gather, &GatherElements, &Constant,
     // Loss
     &SoftmaxCrossEntropy, &NllLoss,
+    // Misc
+    &Fused,
 });
 } // namespace
 

@@ -400,8 +400,16 @@ private:
         return t.error();
       return AttrValue(std::move(*t));
     }
+    case AttrKind::Graph: {
+      if (!isKeyword("graph"))
+        return expected(what);
+      auto g = parseNestedGraph();
+      if (!g)
+        return g.error();
+      return AttrValue(std::move(*g));
+    }
     default:
-      return failAt(tok_, fmt::format("attribute '{}' of {} cannot be written in text yet", def.name, op.name));
+      return failAt(tok_, fmt::format("attribute '{}' of {} cannot be written in text", def.name, op.name));
     }
   }
 
@@ -480,26 +488,36 @@ private:
       return failAt(opTok, fmt::format("{}: {}", op->name, e.message()));
     SINTER_CHECK(expectPunct(":", "before the result types"));
     std::vector<TensorType> types;
+    std::vector<int64_t> offsets;
     for (;;) {
       auto t = parseType();
       if (!t)
         return t.error();
       types.push_back(std::move(*t));
+      offsets.push_back(-1);
+      if (tok_.kind == Token::Global) { // "@N": the result's offset in the planned arena
+        int64_t off = -1;
+        auto [p, ec] = std::from_chars(tok_.text.data(), tok_.text.data() + tok_.text.size(), off);
+        if (tok_.quoted || ec != std::errc() || p != tok_.text.data() + tok_.text.size() || off < 0)
+          return expected("an arena offset such as @1024");
+        offsets.back() = off;
+        SINTER_CHECK(advance());
+      }
       if (!isPunct(","))
         break;
       SINTER_CHECK(advance());
     }
-    if (results.size() != op->numOutputs())
-      return failAt(results[0], fmt::format("{} has {} result{}, {} named", op->name, op->numOutputs(),
-                                            op->numOutputs() == 1 ? "" : "s", results.size()));
-    if (types.size() != results.size())
-      return failAt(opTok, fmt::format("{} result names but {} types", results.size(), types.size()));
     std::vector<TensorType> in;
     for (Value* v : operands)
       in.push_back(v->type());
     auto inferred = inferResultTypes(*op, in, attrs);
     if (!inferred)
       return failAt(opTok, fmt::format("{}: {}", op->name, inferred.error().message()));
+    if (results.size() != inferred->size())
+      return failAt(results[0], fmt::format("{} has {} result{}, {} named", op->name, inferred->size(),
+                                            inferred->size() == 1 ? "" : "s", results.size()));
+    if (types.size() != results.size())
+      return failAt(opTok, fmt::format("{} result names but {} types", results.size(), types.size()));
     for (size_t i = 0; i < types.size(); ++i)
       if (types[i] != (*inferred)[i])
         return failAt(opTok, fmt::format("{} result type {} does not match the shape rule's {}", op->name,
@@ -512,13 +530,43 @@ private:
       res.emplace_back(*name, types[i]);
     }
     Node* n = graph_->addNodeUnchecked(*op, std::move(operands), std::move(attrs), std::move(res));
-    for (size_t i = 0; i < results.size(); ++i)
+    for (size_t i = 0; i < results.size(); ++i) {
       values_[keyOf(results[i])] = n->output(i);
+      n->output(i)->setOffset(offsets[i]);
+    }
     return Error::success();
   }
 
   Error run() {
     SINTER_CHECK(advance());
+    SINTER_CHECK(parseGraphDef());
+    if (tok_.kind != Token::End)
+      return expected("end of file after the graph");
+    return Error::success();
+  }
+
+  // A fused node's body: a graph in its own scope, written as an attribute value.
+  Expected<std::shared_ptr<const Graph>> parseNestedGraph() {
+    if (depth_ >= 8)
+      return failAt(tok_, "graphs are nested more than 8 deep");
+    std::unique_ptr<Graph> outer = std::move(graph_);
+    auto outerValues = std::move(values_);
+    auto outerDefined = std::move(defined_);
+    values_.clear();
+    defined_.clear();
+    ++depth_;
+    Error e = parseGraphDef();
+    --depth_;
+    std::shared_ptr<const Graph> body = std::move(graph_);
+    graph_ = std::move(outer);
+    values_ = std::move(outerValues);
+    defined_ = std::move(outerDefined);
+    if (e)
+      return e;
+    return body;
+  }
+
+  Error parseGraphDef() {
     if (!isKeyword("graph"))
       return expected("'graph'");
     SINTER_CHECK(advance());
@@ -613,8 +661,6 @@ private:
       return failAt(retTok, fmt::format("return lists {} values, the signature {}", outs.size(), sigOutputs.size()));
     graph_->setOutputs(std::move(outs));
     SINTER_CHECK(expectPunct("}", "to close the graph body"));
-    if (tok_.kind != Token::End)
-      return expected("end of file after the graph");
     return Error::success();
   }
 
@@ -624,6 +670,7 @@ private:
   std::unique_ptr<Graph> graph_;
   std::unordered_map<std::string, Value*> values_;
   std::unordered_map<std::string, int> defined_;
+  int depth_ = 0;
 };
 
 } // namespace

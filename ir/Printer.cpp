@@ -66,6 +66,7 @@ std::string formatTensor(const Tensor& t) {
   return out + "]>";
 }
 
+std::string printGraphText(const Graph& g, const std::string& indent);
 } // namespace
 
 std::string formatAttrValue(const AttrValue& v) {
@@ -88,7 +89,7 @@ std::string formatAttrValue(const AttrValue& v) {
         } else if constexpr (std::is_same_v<T, Tensor>)
           return formatTensor(x);
         else
-          SINTER_UNREACHABLE("graph-valued attributes print with fused nodes (not yet)");
+          return printGraphText(*x, "");
       },
       v);
 }
@@ -125,35 +126,32 @@ std::string identifier(std::string_view name) {
 
 std::string formatDouble(double v) { return formatReal(v); }
 
-std::string printGraph(const Graph& g) {
+namespace {
+// The graph text without the header comment; `indent` prefixes every line after the first.
+std::string printGraphText(const Graph& g, const std::string& indent) {
   ValueNamer name;
-  std::string out;
-  int64_t paramBytes = 0;
-  for (const Value* p : g.params())
-    paramBytes += p->type().bytes();
-  out += fmt::format("// sinter ir: {} nodes, {} parameters in {} tensors ({})\n", g.numNodes(),
-                     g.parameterCount(), g.params().size(), humanBytes(paramBytes));
-
   std::vector<std::string> ins, outs;
   for (const Value* v : g.inputs())
     ins.push_back(fmt::format("{}: {}", name(v), v->type().str()));
   // Outputs are named after their values, which are defined below: number the body first.
   std::string body;
   for (const Value* p : g.params())
-    body += fmt::format("  param {}: {}\n", name(p), p->type().str());
+    body += fmt::format("{}  param {}: {}\n", indent, name(p), p->type().str());
   for (const auto& n : g.nodes()) {
     std::vector<std::string> res, types, operands;
     for (const Value* v : n->outputs()) {
       res.push_back(name(v));
-      types.push_back(v->type().str());
+      types.push_back(v->offset() >= 0 ? fmt::format("{} @{}", v->type().str(), v->offset()) : v->type().str());
     }
     for (const Value* v : n->inputs())
       operands.push_back(name(v));
-    body += fmt::format("  {} = {}({})", fmt::join(res, ", "), n->op().name, fmt::join(operands, ", "));
+    body += fmt::format("{}  {} = {}({})", indent, fmt::join(res, ", "), n->op().name, fmt::join(operands, ", "));
     if (n->attrs().size()) {
       std::vector<std::string> attrs;
-      for (const auto& [k, v] : n->attrs())
-        attrs.push_back(fmt::format("{}={}", k, formatAttrValue(v)));
+      for (const auto& [k, v] : n->attrs()) {
+        const auto* sub = std::get_if<std::shared_ptr<const Graph>>(&v);
+        attrs.push_back(fmt::format("{}={}", k, sub ? printGraphText(**sub, indent + "    ") : formatAttrValue(v)));
+      }
       body += fmt::format(" {{{}}}", fmt::join(attrs, ", "));
     }
     body += fmt::format(" : {}\n", fmt::join(types, ", "));
@@ -163,10 +161,17 @@ std::string printGraph(const Graph& g) {
     outs.push_back(fmt::format("{}: {}", name(v), v->type().str()));
     rets.push_back(name(v));
   }
-  out += fmt::format("graph @{}({}) -> ({}) {{\n", identifier(g.name()), fmt::join(ins, ", "), fmt::join(outs, ", "));
-  out += body;
-  out += fmt::format("  return {}\n}}\n", fmt::join(rets, ", "));
-  return out;
+  return fmt::format("graph @{}({}) -> ({}) {{\n{}{}  return {}\n{}}}", identifier(g.name()), fmt::join(ins, ", "),
+                     fmt::join(outs, ", "), body, indent, fmt::join(rets, ", "), indent);
+}
+} // namespace
+
+std::string printGraph(const Graph& g) {
+  int64_t paramBytes = 0;
+  for (const Value* p : g.params())
+    paramBytes += p->type().bytes();
+  return fmt::format("// sinter ir: {} nodes, {} parameters in {} tensors ({})\n{}\n", g.numNodes(),
+                     g.parameterCount(), g.params().size(), humanBytes(paramBytes), printGraphText(g, ""));
 }
 
 } // namespace sinter

@@ -195,6 +195,22 @@ Error classLoss(ExportCtx& c, const Node& n) {
   return generic(c, n);
 }
 
+// A fused node exports as the original ops of its body, wired to the outer names.
+Error fused(ExportCtx& c, const Node& n) {
+  const Graph& body = n.attrs().getGraph("body");
+  for (size_t i = 0; i < body.inputs().size(); ++i)
+    c.alias(body.inputs()[i], c.name(n.input(i)));
+  for (size_t i = 0; i < body.outputs().size(); ++i)
+    c.alias(body.outputs()[i], c.name(n.output(i)));
+  for (const auto& inner : body.nodes()) {
+    const ExportRule* rule = findExportRule(inner->op());
+    if (!rule)
+      return makeError("{}: no ONNX export rule", body.describe(inner.get()));
+    SINTER_CHECK(rule->fn(c, *inner));
+  }
+  return Error::success();
+}
+
 const ExportRule kRules[] = {
     {&ops::Relu, generic},      {&ops::Neg, generic},       {&ops::Abs, generic},
     {&ops::Sqrt, generic},      {&ops::Exp, generic},       {&ops::Log, generic},
@@ -210,7 +226,7 @@ const ExportRule kRules[] = {
     {&ops::Flatten, generic},   {&ops::Reshape, reshape},   {&ops::Transpose, generic},
     {&ops::Concat, generic},    {&ops::Slice, slice},       {&ops::Pad, pad},
     {&ops::Gather, generic},    {&ops::GatherElements, generic}, {&ops::Constant, constant},
-    {&ops::SoftmaxCrossEntropy, classLoss}, {&ops::NllLoss, classLoss},
+    {&ops::SoftmaxCrossEntropy, classLoss}, {&ops::NllLoss, classLoss}, {&ops::Fused, fused},
 };
 
 } // namespace

@@ -19,6 +19,8 @@ public:
   int64_t opset() const { return opset_; }
   /// The ONNX tensor name of a value (its IR name, or v<ID> when anonymous), unique in the model.
   std::string name(const Value* v);
+  /// Gives a value a fixed name (a fused body's inputs and outputs take the outer names).
+  void alias(const Value* v, const std::string& name) { names_[v] = name; }
   /// A new unique tensor name.
   std::string fresh(std::string_view hint);
   onnx::NodeProto& add(std::string_view opType, std::vector<std::string> inputs, std::vector<std::string> outputs);

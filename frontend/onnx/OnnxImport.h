@@ -11,10 +11,6 @@
 
 namespace sinter {
 
-/// Evaluates one node on constant operands (the reference interpreter's evaluateNode); the
-/// importer uses it to fold shape arithmetic so results match the reference bit for bit.
-using NodeEvaluator = std::function<Expected<std::vector<Tensor>>(const Node&, const std::vector<Tensor>&)>;
-
 struct OnnxImportOptions {
   /// Shapes for graph inputs by name: bind symbolic dims (e.g. a named batch).
   std::map<std::string, Shape> inputShapes;

@@ -1,4 +1,5 @@
 // Convolution op entries.
+#include "ir/Graph.h"
 #include "ir/ops/Ops.h"
 #include "ir/ops/ShapeRules.h"
 
@@ -44,7 +45,12 @@ constexpr OpDef Conv2d{
         return wd.error();
       return c.result({c.in(0).dtype, {x[0], w[0], *h, *wd}});
     },
-    .lower = Kernel{"conv2d"}, .differentiable = true,
+    .lower = Kernel{"conv2d"},
+    .cost = [](const Node& n) -> int64_t {
+      const Shape& w = n.input(1)->type().shape;
+      int64_t out = n.output()->type().numel();
+      return 2 * out * w[1] * w[2] * w[3] + (n.numInputs() > 2 ? out : 0);
+    }, .differentiable = true,
     .summary = "2-D convolution, NCHW, grouped and dilated"};
 
 } // namespace sinter::ops

@@ -1,4 +1,5 @@
 // Matrix product op entries: gemm (2-D, transposes, bias) and matmul (numpy batched).
+#include "ir/Graph.h"
 #include "ir/ops/Ops.h"
 #include "ir/ops/ShapeRules.h"
 
@@ -32,7 +33,13 @@ constexpr OpDef Gemm{
       }
       return c.result({c.in(0).dtype, {m, n}});
     },
-    .lower = Kernel{"gemm"}, .differentiable = true,
+    .lower = Kernel{"gemm"},
+    .cost = [](const Node& n) -> int64_t {
+      const Shape& a = n.input(0)->type().shape;
+      int64_t k = n.attrs().getInt("trans_a") ? a[0] : a[1];
+      int64_t out = n.output()->type().numel();
+      return 2 * out * k + (n.numInputs() > 2 ? 2 * out : 0);
+    }, .differentiable = true,
     .summary = "alpha * a @ b + beta * c with optional transposes"};
 
 // Numpy matmul: 1-D operands are promoted then squeezed; batch dims broadcast.
@@ -63,7 +70,10 @@ constexpr OpDef MatMul{
         out.push_back(n);
       return c.result({c.in(0).dtype, out});
     },
-    .lower = Kernel{"matmul"}, .differentiable = true,
+    .lower = Kernel{"matmul"},
+    .cost = [](const Node& n) -> int64_t {
+      return 2 * n.output()->type().numel() * n.input(0)->type().shape.back();
+    }, .differentiable = true,
     .summary = "numpy-style batched matrix product"};
 
 } // namespace sinter::ops

@@ -1,4 +1,5 @@
 // Normalisation op entries: LRN, batch norm (inference), softmax, log-softmax.
+#include "ir/Graph.h"
 #include "ir/ops/Ops.h"
 #include "ir/ops/ShapeRules.h"
 
@@ -22,7 +23,10 @@ constexpr OpDef Lrn{
         return makeError("size {} must be positive", c.i("size"));
       return c.result(c.in(0));
     },
-    .lower = Kernel{"lrn"}, .differentiable = true,
+    .lower = Kernel{"lrn"},
+    .cost = [](const Node& n) -> int64_t {
+      return n.output()->type().numel() * (2 * n.attrs().getInt("size") + 4);
+    }, .differentiable = true,
     .summary = "local response normalisation across channels"};
 
 // y = scale * (x - mean) / sqrt(var + epsilon) + bias, per channel (axis 1).
@@ -57,13 +61,17 @@ Error softmaxShape(ShapeCtx& c) {
 
 constexpr OpDef Softmax{.name = "softmax", .family = OpFamily::Norm, .onnx = {"Softmax"},
                         .inputs = {"x"}, .attrs = {attr::Int("axis", -1)}, .shape = softmaxShape,
-                        .lower = Kernel{"softmax"}, .differentiable = true,
+                        .lower = Kernel{"softmax"},
+                        .cost = [](const Node& n) -> int64_t { return 4 * n.output()->type().numel(); },
+                        .differentiable = true,
                         .summary = "exp(x) / sum(exp(x)) along one axis"};
 
 constexpr OpDef LogSoftmax{.name = "log_softmax", .family = OpFamily::Norm,
                            .onnx = {"LogSoftmax"}, .inputs = {"x"},
                            .attrs = {attr::Int("axis", -1)}, .shape = softmaxShape,
-                           .lower = Kernel{"log_softmax"}, .differentiable = true,
+                           .lower = Kernel{"log_softmax"},
+                           .cost = [](const Node& n) -> int64_t { return 4 * n.output()->type().numel(); },
+                           .differentiable = true,
                            .summary = "x - log(sum(exp(x))) along one axis"};
 
 } // namespace sinter::ops

@@ -3,6 +3,13 @@
 
 #include "ir/OpDef.h"
 
+namespace sinter {
+class Node;
+/// FLOPs of one node: the op's cost rule, or for Scalar ops (expression size x elements),
+/// Alias ops (0) and others (one per result element) a default.
+int64_t opFlops(const Node& n);
+} // namespace sinter
+
 namespace sinter::ops {
 
 // Elementwise (ir/ops/Elementwise.cpp)
@@ -21,6 +28,8 @@ extern const OpDef Gemm, MatMul;
 extern const OpDef ReduceSum, ReduceMean, ReduceMax;
 // Shape (ir/ops/Shape.cpp)
 extern const OpDef Flatten, Reshape, Transpose, Concat, Slice, Pad, Gather, GatherElements, Constant;
+// Misc (ir/ops/Fused.cpp)
+extern const OpDef Fused;
 // Loss (ir/ops/Loss.cpp)
 extern const OpDef SoftmaxCrossEntropy, NllLoss;
 

@@ -1,4 +1,5 @@
 // Pooling op entries.
+#include "ir/Graph.h"
 #include "ir/ops/Ops.h"
 #include "ir/ops/ShapeRules.h"
 
@@ -39,6 +40,10 @@ Error pool2dShape(ShapeCtx& c, bool dilated) {
     return w.error();
   return c.result({c.in(0).dtype, {x[0], x[1], *h, *w}});
 }
+int64_t poolCost(const Node& n) {
+  const auto& k = n.attrs().getInts("kernel");
+  return n.output()->type().numel() * k[0] * k[1];
+}
 } // namespace
 
 constexpr OpDef MaxPool2d{
@@ -47,6 +52,7 @@ constexpr OpDef MaxPool2d{
               attr::Ints("pad", {0, 0, 0, 0}, "top, left, bottom, right"),
               attr::Ints("dilation", {1, 1}), attr::Int("ceil_mode", 0)},
     .shape = [](ShapeCtx& c) { return pool2dShape(c, true); }, .lower = Kernel{"max_pool2d"},
+    .cost = poolCost,
     .differentiable = true, .summary = "2-D max pooling, NCHW (padding never wins)"};
 
 constexpr OpDef AvgPool2d{
@@ -56,6 +62,7 @@ constexpr OpDef AvgPool2d{
               attr::Int("ceil_mode", 0),
               attr::Int("count_include_pad", 0, "1: divide by the full window incl. padding")},
     .shape = [](ShapeCtx& c) { return pool2dShape(c, false); }, .lower = Kernel{"avg_pool2d"},
+    .cost = poolCost,
     .differentiable = true, .summary = "2-D average pooling, NCHW"};
 
 constexpr OpDef GlobalAvgPool{

@@ -41,6 +41,7 @@ std::span<const RefKernel> convPoolKernels();
 std::span<const RefKernel> normKernels();
 std::span<const RefKernel> linearKernels();
 std::span<const RefKernel> shapeKernels();
+std::span<const RefKernel> fusedKernels();
 
 /// Row-major strides of a shape.
 std::vector<int64_t> stridesOf(const Shape& s);

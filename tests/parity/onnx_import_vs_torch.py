@@ -58,6 +58,24 @@ def check(name, model, shape, opset, dynamic_batch=False, rtol=1e-4, atol=1e-6):
         print(f"ok   {name} (max abs error {np.abs(got - want).max():.2e}; ops: {', '.join(sorted(ops))})")
 
 
+def fused_pipeline(opset):
+    """The PyTorch export of the paper AlexNet compiles to the same 12 kernels as the built-in:
+    its spelled-out LRN is recognised and fused with the max-pool."""
+    model = PaperAlexNet().eval()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "p.onnx")
+        torch.onnx.export(model, torch.randn(1, 3, 227, 227), path, opset_version=opset, input_names=["data"],
+                          output_names=["out"])
+        r = subprocess.run([SINTER, "compile", path], capture_output=True, text=True)
+        kinds = re.findall(r"^\s+\d+\s+\S+\s+(\S+)\s", r.stdout, re.M)
+        want = ["conv2d+relu", "lrn+max_pool2d", "conv2d+relu", "lrn+max_pool2d", "conv2d+relu", "conv2d+relu",
+                "conv2d+relu", "max_pool2d", "gemm+relu", "gemm+relu", "gemm", "softmax"]
+        if r.returncode != 0 or kinds != want:
+            failures.append(f"fused_pipeline_opset{opset}: kernels {kinds} ({r.stderr.strip()})")
+            return
+        print(f"ok   fused_pipeline_opset{opset} (12 kernels: {', '.join(kinds)})")
+
+
 def external_data():
     """Weights in an external data file beside the model load like embedded ones."""
     import onnx
@@ -101,6 +119,9 @@ def external_data():
 
 
 external_data()
+fused_pipeline(13)
+if not QUICK:
+    fused_pipeline(9)
 check("narrow_paper_opset13_dynamic_batch", narrow_paper(), (3, 3, 67, 67), 13, dynamic_batch=True)
 check("narrow_paper_opset9", narrow_paper(lrn_k=1.0), (2, 3, 67, 67), 9)
 check("paper_alexnet_opset13", PaperAlexNet(softmax=False), (1, 3, 227, 227), 13)

@@ -82,7 +82,32 @@ std::vector<Case> cases() {
 
 } // namespace
 
+// A fused node computing relu(x0 + x1), as the fuse pass would make it.
+OpSample fusedSample() {
+  auto body = std::make_shared<Graph>("add_relu");
+  Value* a = body->addInput("a", f32({2, 3}));
+  Value* b = body->addInput("b", f32({3}));
+  auto sum = body->addNode(ops::Add, {a, b});
+  auto r = body->addNode(ops::Relu, {(*sum)->output()}, {}, {"r"});
+  body->setOutputs({(*r)->output()});
+  OpSample s;
+  s.graph = std::make_unique<Graph>("fused");
+  Value* x0 = s.graph->addInput("x0", f32({2, 3}));
+  Value* x1 = s.graph->addInput("x1", f32({3}));
+  auto n = s.graph->addNode(ops::Fused, {x0, x1},
+                            {{"kind", std::string("add+relu")}, {"body", std::shared_ptr<const Graph>(body)}}, {"y"});
+  if (!n) {
+    ADD_FAILURE() << n.error().message();
+    return {};
+  }
+  s.graph->setOutputs((*n)->outputs());
+  s.inputs = {randomTensor(f32({2, 3}), 100), randomTensor(f32({3}), 101)};
+  return s;
+}
+
 OpSample sampleFor(const OpDef& op) {
+  if (&op == &ops::Fused)
+    return fusedSample();
   for (Case& c : cases()) {
     if (c.op != &op)
       continue;

@@ -24,6 +24,22 @@ struct BuiltinOptions {
   bool anySet(const CLI::App& cmd) const;
 };
 
+/// Pass-manager flags shared by dump, run and compile.
+struct PipelineFlags {
+  std::string passes, printBefore, printAfter, stopAfter;
+  bool pipeline = false, printAfterAll = false, printChanged = false, verifyEach = false, timePasses = false,
+       listPasses = false, training = false;
+  void add(CLI::App& cmd, bool withPipelineFlag);
+  /// True when a flag asks for passes (dump runs none otherwise).
+  bool requested(const CLI::App& cmd) const;
+  /// Runs the chosen passes (default pipeline unless --passes), dumps through `out`.
+  Error run(Graph& g, const std::function<void(const std::string&)>& out) const;
+  /// --list-passes: prints the passes and the default pipeline.
+  void list() const;
+  /// The pass list these flags select.
+  std::vector<std::string> cmdPasses() const;
+};
+
 /// A model argument: a .sir file, '-' (stdin), or a built-in name. `weights` false skips weight
 /// initialisation of built-ins (dump needs types only).
 Expected<std::unique_ptr<Graph>> loadModel(const std::string& model, const BuiltinOptions& opts,
@@ -35,6 +51,7 @@ Action addDump(CLI::App& app);
 Action addRun(CLI::App& app);
 Action addConformance(CLI::App& app);
 Action addExport(CLI::App& app);
+Action addCompile(CLI::App& app);
 
 /// Prints a transient progress line on stderr when it is a terminal.
 void progress(const std::string& line);

@@ -13,6 +13,7 @@ Action addDump(CLI::App& app) {
   struct Opts {
     std::string model, format = "text", out, saveWeights;
     BuiltinOptions builtin;
+    PipelineFlags pipeline;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("dump", "Print a model's IR (.sir text, or Graphviz with --format dot)");
@@ -24,15 +25,29 @@ Action addDump(CLI::App& app) {
   cmd->add_option("--save-weights", o->saveWeights, "also write the parameters to DIR/NAME.npy "
                                                     "(a built-in's initial weights)");
   o->builtin.add(*cmd);
+  o->pipeline.add(*cmd, /*withPipelineFlag=*/true);
   cmd->footer("The text form parses back: `sinter dump alexnet | sinter dump -` prints the same text.\n"
-              "Render the graph with: sinter dump MODEL --format dot | dot -Tsvg -o model.svg");
+              "Render the graph with: sinter dump MODEL --format dot | dot -Tsvg -o model.svg\n"
+              "With pass flags the passes run first: --print-after=fuse prints the IR after fusion\n"
+              "(instead of the final IR), --stop-after=P stops there, --list-passes names them.");
   return [o, cmd]() -> Error {
+    if (o->pipeline.listPasses) {
+      o->pipeline.list();
+      return Error::success();
+    }
     auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/!o->saveWeights.empty());
     if (!g)
       return g.error();
+    std::string dumps;
+    if (o->pipeline.requested(*cmd))
+      SINTER_CHECK(o->pipeline.run(**g, [&](const std::string& s) { dumps += s; }));
+    const PipelineFlags& pf = o->pipeline;
+    bool printsStages = !pf.printBefore.empty() || !pf.printAfter.empty() || pf.printAfterAll || pf.printChanged;
     if (!o->saveWeights.empty())
       SINTER_CHECK(saveWeightsDir(**g, o->saveWeights));
-    std::string text = o->format == "dot" ? printDot(**g) : printGraph(**g);
+    std::string text = dumps;
+    if (!printsStages)
+      text += o->format == "dot" ? printDot(**g) : printGraph(**g);
     if (o->out.empty()) {
       fmt::print("{}", text);
       return Error::success();

@@ -65,6 +65,7 @@ Action addRun(CLI::App& app) {
     uint64_t inputSeed = 0;
     int top = 5;
     BuiltinOptions builtin;
+    PipelineFlags pipeline;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("run", "Run a model on inputs from .npy files (or a random input)");
@@ -84,7 +85,13 @@ Action addRun(CLI::App& app) {
   cmd->add_option("--top", o->top, "classes to print per row for [N, C] outputs (when not writing files)")
       ->check(CLI::Range(1, 1000000));
   o->builtin.add(*cmd);
+  o->pipeline.add(*cmd, /*withPipelineFlag=*/false);
+  cmd->footer("The default pass pipeline runs before the model (--passes to choose; IR dumps go to stderr).");
   return [o, cmd]() -> Error {
+    if (o->pipeline.listPasses) {
+      o->pipeline.list();
+      return Error::success();
+    }
     std::string target = o->target;
     if (target == "auto")
       target = *std::find_if(std::begin(kTargets), std::end(kTargets), targetAvailable);
@@ -108,6 +115,8 @@ Action addRun(CLI::App& app) {
       return g.error();
     if (!o->weights.empty())
       SINTER_CHECK(loadWeightsDir(**g, o->weights));
+    if (Error e = o->pipeline.run(**g, [](const std::string& s) { fmt::print(stderr, "{}", s); }))
+      return e.context(o->model);
     const Graph& graph = **g;
     double loadTime = secondsSince(start);
     if (!o->output.empty() && graph.outputs().size() != 1)

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
              "Exit status: 0 success, 1 bad input (one 'error:' line), 2 usage error.");
   cli::Action dump = cli::addDump(app);
   cli::Action run = cli::addRun(app);
+  cli::Action compile = cli::addCompile(app);
   cli::Action exportCmd = cli::addExport(app);
   cli::Action conformance = cli::addConformance(app);
   try {
@@ -34,6 +35,8 @@ int main(int argc, char** argv) {
       err = dump();
     else if (app.got_subcommand("run"))
       err = run();
+    else if (app.got_subcommand("compile"))
+      err = compile();
     else if (app.got_subcommand("export"))
       err = exportCmd();
     else if (app.got_subcommand("conformance"))

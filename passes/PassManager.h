@@ -1,0 +1,66 @@
+// The pass manager: passes with one signature, registered once (Passes.def), run as a pipeline
+// with IR dumps, verification, timing and stopping. Passes never print; the manager does.
+#pragma once
+
+#include "ir/Error.h"
+#include "ir/Graph.h"
+
+#include <functional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace sinter {
+
+/// What passes may read besides the graph.
+struct PassContext {
+  /// Evaluates a node on constants (the reference's evaluateNode); fold-constants needs it.
+  NodeEvaluator evaluate;
+  /// Training graphs keep dropout (and, later, get autodiff and optimizer passes).
+  bool training = false;
+};
+
+/// Every pass: Expected<bool> pass(Graph&, const PassContext&) -> changed, or an error.
+using PassFn = Expected<bool> (*)(Graph&, const PassContext&);
+
+struct PassInfo {
+  std::string_view name; ///< kebab-case, as on the command line
+  PassFn fn;
+  std::string_view summary;
+};
+
+std::span<const PassInfo> allPasses();
+const PassInfo* findPass(std::string_view name);
+/// The default pipeline, as pass names.
+std::vector<std::string> defaultPipeline(bool training);
+
+struct PipelineOptions {
+  std::set<std::string> printBefore, printAfter;
+  bool printAfterAll = false;
+  bool printChanged = false; ///< print after a pass only when it changed the IR
+  bool verifyEach = false;
+  std::string stopAfter;    ///< run up to and including this pass
+  bool timePasses = false;
+  /// Receives dumps and the timing table (the caller decides stdout or stderr).
+  std::function<void(const std::string&)> out;
+};
+
+struct PassTiming {
+  std::string name;
+  double seconds = 0;
+  bool changed = false;
+};
+
+/// Checks names (unknown passes, a --stop-after or --print-* not in the pipeline) before running.
+Error checkPipeline(const std::vector<std::string>& passes, const PipelineOptions& options);
+
+/// Runs the passes in order. Dumps are headed "// ----- IR after NAME -----" and are .sir text
+/// that parses back. Errors name the pass.
+Expected<std::vector<PassTiming>> runPipeline(Graph& g, const std::vector<std::string>& passes,
+                                              const PassContext& ctx, const PipelineOptions& options);
+
+/// "a,b,c" -> {"a", "b", "c"} (empty items dropped).
+std::vector<std::string> splitList(const std::string& s);
+
+} // namespace sinter

@@ -1,0 +1,127 @@
+// The default pipeline on whole networks: kernel counts, numbers before and after, memory plans.
+#include "frontend/onnx/OnnxImport.h"
+#include "ir/OpTable.h"
+#include "ir/Printer.h"
+#include "models/AlexNet.h"
+#include "passes/MemoryPlan.h"
+#include "passes/PassManager.h"
+#include "runtime/reference/Interpreter.h"
+#include "tests/support/Numerics.h"
+
+#include <gtest/gtest.h>
+
+namespace sinter {
+namespace {
+
+int kernels(const Graph& g) {
+  int k = 0;
+  for (const auto& n : g.nodes())
+    k += !(n->op().isAlias() || n->is(ops::Constant));
+  return k;
+}
+
+Expected<std::vector<PassTiming>> optimize(Graph& g, PipelineOptions o = {}) {
+  PassContext ctx;
+  ctx.evaluate = evaluateNode;
+  o.verifyEach = true;
+  return runPipeline(g, defaultPipeline(false), ctx, o);
+}
+
+std::vector<std::string> fusedKinds(const Graph& g) {
+  std::vector<std::string> kinds;
+  for (const auto& n : g.nodes())
+    if (!(n->op().isAlias() || n->is(ops::Constant)))
+      kinds.push_back(n->is(ops::Fused) ? n->attrs().getString("kind") : std::string(n->op().name));
+  return kinds;
+}
+
+TEST(Pipeline, PaperAlexNetBecomesTwelveKernelsWithTheSameNumbers) {
+  AlexNetOptions o;
+  o.variant = AlexNetVariant::Narrow; // same structure as the paper network, fast on the reference
+  o.batch = 2;
+  auto g = buildAlexNet(o);
+  ASSERT_TRUE(g);
+  Tensor x = test::randomTensor((*g)->inputs()[0]->type(), 3);
+  auto before = runReference(**g, {x});
+  ASSERT_TRUE(before);
+  auto r = optimize(**g);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(fusedKinds(**g), (std::vector<std::string>{"conv2d+relu", "lrn+max_pool2d", "conv2d+relu", "lrn+max_pool2d",
+                                                       "conv2d+relu", "conv2d+relu", "conv2d+relu", "max_pool2d",
+                                                       "gemm+relu", "gemm+relu", "gemm", "softmax"}));
+  EXPECT_EQ(printGraph(**g).find("dropout"), std::string::npos);
+  auto after = runReference(**g, {x});
+  ASSERT_TRUE(after);
+  EXPECT_ALL_CLOSE((*after)[0], (*before)[0], {1e-7, 1e-5});
+}
+
+TEST(Pipeline, MemoryPlanOfPaperAlexNetAtBatch128IsNearTheLowerBound) {
+  AlexNetOptions o;
+  o.batch = 128;
+  o.weights = false;
+  auto g = buildAlexNet(o);
+  ASSERT_TRUE(g);
+  auto r = optimize(**g);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(kernels(**g), 12);
+  MemoryStats m = memoryStats(**g);
+  ASSERT_GT(m.lowerBound, 0);
+  EXPECT_LE(static_cast<double>(m.arenaBytes), 1.10 * static_cast<double>(m.lowerBound))
+      << "arena " << m.arenaBytes << " lower bound " << m.lowerBound;
+  EXPECT_GE(m.arenaBytes, m.lowerBound);
+  EXPECT_LT(m.arenaBytes, m.naiveBytes);
+}
+
+// No two buffers live at the same node overlap, unless one overwrites the other in place.
+TEST(Pipeline, PlannedBuffersNeverOverlapWhileLive) {
+  for (const char* name : {"alexnet", "alexnet-torchvision", "alexnet-narrow"}) {
+    AlexNetOptions o;
+    o.weights = false;
+    o.batch = 4;
+    auto g = buildBuiltinModel(name, o);
+    ASSERT_TRUE(g);
+    ASSERT_TRUE(optimize(**g));
+    std::vector<Buffer> bufs = analyzeBuffers(**g);
+    for (const Buffer& a : bufs)
+      for (const Buffer& b : bufs) {
+        if (&a == &b || a.reuses == &b || b.reuses == &a)
+          continue;
+        bool timeOverlap = a.first <= b.last && b.first <= a.last;
+        int64_t ao = a.value->offset(), bo = b.value->offset();
+        bool spaceOverlap = ao < bo + b.bytes && bo < ao + a.bytes;
+        EXPECT_FALSE(timeOverlap && spaceOverlap) << name << ": " << (*g)->displayName(a.value) << " and "
+                                                  << (*g)->displayName(b.value);
+      }
+  }
+}
+
+TEST(Pipeline, FlagsStopPrintAndRejectUnknownPasses) {
+  AlexNetOptions o;
+  o.variant = AlexNetVariant::Narrow;
+  o.weights = false;
+  auto g = buildAlexNet(o);
+  ASSERT_TRUE(g);
+  PipelineOptions opts;
+  std::string out;
+  opts.out = [&](const std::string& s) { out += s; };
+  opts.printChanged = true;
+  opts.stopAfter = "remove-dropout";
+  auto r = optimize(**g, opts);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->back().name, "remove-dropout");
+  EXPECT_NE(out.find("// ----- IR after remove-dropout -----"), std::string::npos);
+  EXPECT_EQ(out.find("IR after verify"), std::string::npos); // verify changes nothing
+  EXPECT_EQ(out.find("fused("), std::string::npos);          // stopped before fuse
+  PipelineOptions bad;
+  bad.stopAfter = "fuse-everything";
+  EXPECT_EQ(checkPipeline(defaultPipeline(false), bad).message(),
+            "--stop-after: unknown pass 'fuse-everything' (passes: verify, infer-shapes, fold-constants, "
+            "canonicalize, dce, cse, remove-dropout, fuse, plan-memory)");
+  bad.stopAfter = "remove-dropout";
+  EXPECT_EQ(checkPipeline(defaultPipeline(true), bad).message(),
+            "--stop-after: pass 'remove-dropout' is not in the pipeline (verify,infer-shapes,fold-constants,"
+            "canonicalize,dce,cse,fuse,dce,plan-memory)");
+}
+
+} // namespace
+} // namespace sinter

@@ -1,0 +1,68 @@
+// The pass-manager flags (--print-after=P, --stop-after=P, ...) shared by dump, run and compile.
+#include "tools/sinter/Commands.h"
+
+#include "passes/PassManager.h"
+#include "runtime/reference/Interpreter.h"
+
+namespace sinter::cli {
+
+void PipelineFlags::add(CLI::App& cmd, bool withPipelineFlag) {
+  auto* g = "Passes";
+  if (withPipelineFlag)
+    cmd.add_flag("--pipeline", pipeline, "run the default pipeline before printing (implied by the flags below)")
+        ->group(g);
+  cmd.add_option("--passes", passes, "run exactly these passes, comma-separated (see --list-passes)")->group(g);
+  cmd.add_option("--print-before", printBefore, "print the IR before these passes (comma list)")->group(g);
+  cmd.add_option("--print-after", printAfter, "print the IR after these passes (comma list)")->group(g);
+  cmd.add_flag("--print-after-all", printAfterAll, "print the IR after every pass")->group(g);
+  cmd.add_flag("--print-changed", printChanged, "print the IR after each pass that changed it")->group(g);
+  cmd.add_flag("--verify-each", verifyEach, "run the verifier after every pass")->group(g);
+  cmd.add_option("--stop-after", stopAfter, "stop the pipeline after this pass")->group(g);
+  cmd.add_flag("--time-passes", timePasses, "print how long each pass took")->group(g);
+  cmd.add_flag("--list-passes", listPasses, "list the passes and the default pipeline, then exit")->group(g);
+  cmd.add_flag("--train", training, "treat the model as a training graph (keeps dropout)")->group(g);
+}
+
+bool PipelineFlags::requested(const CLI::App& cmd) const {
+  for (const char* f : {"--pipeline", "--passes", "--print-before", "--print-after", "--print-after-all",
+                        "--print-changed", "--verify-each", "--stop-after", "--time-passes", "--train"})
+    if (cmd.get_option_no_throw(f) && cmd.count(f))
+      return true;
+  return false;
+}
+
+Error PipelineFlags::run(Graph& g, const std::function<void(const std::string&)>& out) const {
+  std::vector<std::string> list = cmdPasses();
+  PipelineOptions o;
+  for (const std::string& p : splitList(printBefore))
+    o.printBefore.insert(p);
+  for (const std::string& p : splitList(printAfter))
+    o.printAfter.insert(p);
+  o.printAfterAll = printAfterAll;
+  o.printChanged = printChanged;
+  o.verifyEach = verifyEach;
+  o.stopAfter = stopAfter;
+  o.timePasses = timePasses;
+  o.out = out;
+  PassContext ctx;
+  ctx.evaluate = evaluateNode;
+  ctx.training = training;
+  auto r = runPipeline(g, list, ctx, o);
+  if (!r)
+    return r.error();
+  return Error::success();
+}
+
+std::vector<std::string> PipelineFlags::cmdPasses() const {
+  return passes.empty() ? defaultPipeline(training) : splitList(passes);
+}
+
+void PipelineFlags::list() const {
+  fmt::print("passes:\n");
+  for (const PassInfo& p : allPasses())
+    fmt::print("  {:<15} {}\n", p.name, p.summary);
+  fmt::print("default pipeline: {}\n", fmt::join(defaultPipeline(false), ","));
+  fmt::print("training pipeline (--train): {}\n", fmt::join(defaultPipeline(true), ","));
+}
+
+} // namespace sinter::cli
