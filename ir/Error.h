@@ -16,13 +16,16 @@ namespace sinter {
 class [[nodiscard]] Error {
 public:
   Error() = default;
-  explicit Error(std::string message, bool unsupported = false)
-      : message_(std::move(message)), unsupported_(unsupported) {}
+  /// Invalid: malformed input. Unsupported: a valid input that Sinter does not handle (an op,
+  /// dtype or attribute value outside what it claims; conformance runs count these apart).
+  /// Usage: a wrong command line (the CLI exits 2 instead of 1).
+  enum class Kind : uint8_t { Invalid, Unsupported, Usage };
+  explicit Error(std::string message, Kind kind = Kind::Invalid) : message_(std::move(message)), kind_(kind) {}
   static Error success() { return Error(); }
-  /// A valid input that Sinter does not handle (an op, dtype or attribute value outside what it
-  /// claims), as opposed to a malformed one. Conformance runs count these apart from failures.
-  static Error unsupported(std::string message) { return Error(std::move(message), true); }
-  bool isUnsupported() const { return unsupported_; }
+  static Error unsupported(std::string message) { return Error(std::move(message), Kind::Unsupported); }
+  static Error usage(std::string message) { return Error(std::move(message), Kind::Usage); }
+  bool isUnsupported() const { return kind_ == Kind::Unsupported; }
+  bool isUsage() const { return kind_ == Kind::Usage; }
 
   /// True when this holds a failure.
   explicit operator bool() const { return !message_.empty(); }
@@ -30,12 +33,12 @@ public:
 
   /// Prefixes the message with context, e.g. a file or node name: "ctx: message".
   Error context(std::string_view ctx) const & {
-    return Error(fmt::format("{}: {}", ctx, message_), unsupported_);
+    return Error(fmt::format("{}: {}", ctx, message_), kind_);
   }
 
 private:
   std::string message_;
-  bool unsupported_ = false;
+  Kind kind_ = Kind::Invalid;
 };
 
 /// Builds an Error from a fmt format string.

@@ -4,6 +4,7 @@
 #include "frontend/onnx/OnnxImport.h"
 #include "ir/OpTable.h"
 #include "models/AlexNet.h"
+#include "passes/PassManager.h"
 #include "runtime/reference/Interpreter.h"
 #include "tests/support/Numerics.h"
 #include "tests/support/OpSamples.h"
@@ -61,6 +62,25 @@ TEST(OnnxExport, BuiltinAlexNetRoundTrips) {
   auto back = roundTrip(**g, 13);
   ASSERT_TRUE(back) << back.error().message();
   EXPECT_EQ((*back)->parameterCount(), (*g)->parameterCount());
+  auto got = runReference(**back, {x});
+  ASSERT_TRUE(want && got);
+  EXPECT_ALL_CLOSE((*got)[0], (*want)[0], {0, 0});
+}
+
+TEST(OnnxExport, FusedNodesExportAsTheirOriginalOps) {
+  AlexNetOptions o;
+  o.batch = 2;
+  auto g = buildBuiltinModel("alexnet-narrow", o);
+  ASSERT_TRUE(g);
+  Tensor x = test::randomTensor((*g)->inputs()[0]->type(), 5);
+  auto want = runReference(**g, {x});
+  PassContext ctx;
+  ctx.evaluate = evaluateNode;
+  ASSERT_TRUE(runPipeline(**g, defaultPipeline(false), ctx, {}));
+  auto back = roundTrip(**g, 13);
+  ASSERT_TRUE(back) << back.error().message();
+  for (const auto& n : (*back)->nodes())
+    EXPECT_FALSE(n->is(ops::Fused));
   auto got = runReference(**back, {x});
   ASSERT_TRUE(want && got);
   EXPECT_ALL_CLOSE((*got)[0], (*want)[0], {0, 0});

@@ -200,6 +200,43 @@ TEST_F(Cli, OnnxFilesExportImportAndBadOnes) {
   expectError("dump n.onnx --input-shape label=1", "n.onnx: --input-shape names 'label', which is not an input of the model");
 }
 
+TEST_F(Cli, PassFlagsOnARealModel) {
+  Result help = sinter("dump --help");
+  for (const char* flag : {"--print-changed", "--stop-after", "--print-after", "--print-before", "--print-after-all",
+                           "--verify-each", "--time-passes", "--list-passes", "--passes"})
+    EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
+  Result changed = sinter("dump alexnet --print-changed");
+  ASSERT_EQ(changed.code, 0) << changed.err;
+  EXPECT_NE(changed.out.find("// ----- IR after remove-dropout -----"), std::string::npos);
+  EXPECT_NE(changed.out.find("// ----- IR after fuse -----"), std::string::npos);
+  EXPECT_EQ(changed.out.find("IR after verify"), std::string::npos) << "verify changes nothing";
+  Result stop = sinter("dump alexnet --stop-after=fuse");
+  ASSERT_EQ(stop.code, 0) << stop.err;
+  EXPECT_NE(stop.out.find("%relu1 = fused(%data, %conv1.w, %conv1.b) {kind=\"conv2d+relu\""), std::string::npos);
+  EXPECT_EQ(stop.out.find(" @0"), std::string::npos) << "stopped before plan-memory";
+  // A dumped stage is .sir: it parses and can be fed to the remaining passes.
+  write("fused.sir", stop.out);
+  Result rest = sinter("dump fused.sir --passes=plan-memory");
+  ASSERT_EQ(rest.code, 0) << rest.err;
+  EXPECT_NE(rest.out.find(" : f32[1,96,55,55] @0\n"), std::string::npos) << rest.out;
+  Result timed = sinter("dump alexnet-narrow --time-passes");
+  EXPECT_NE(timed.out.find("// ----- pass timing -----"), std::string::npos);
+  Result list = sinter("dump --list-passes");
+  EXPECT_NE(list.out.find("default pipeline: verify,infer-shapes,fold-constants,canonicalize,dce,cse,remove-dropout,"
+                          "fuse,dce,plan-memory"), std::string::npos) << list.out;
+  Result bad = sinter("dump alexnet --stop-after=nope");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_EQ(bad.err.rfind("error: --stop-after: unknown pass 'nope' (passes: verify, ", 0), 0u) << bad.err;
+}
+
+TEST_F(Cli, CompileReportsKernelsAndMemory) {
+  Result c = sinter("compile alexnet --batch 128");
+  ASSERT_EQ(c.code, 0) << c.err;
+  EXPECT_NE(c.out.find("total: 12 kernels, 186.6 GFLOP"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("lrn+max_pool2d"), std::string::npos);
+  EXPECT_NE(c.out.find("(arena = 1.000 x lower bound)"), std::string::npos) << c.out;
+}
+
 TEST_F(Cli, WeightsTravelThroughAFolder) {
   Result d = sinter("dump alexnet-narrow -o n.sir --save-weights w --seed 3");
   ASSERT_EQ(d.code, 0) << d.err;

@@ -27,7 +27,7 @@ Action addCompile(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("compile", "Optimise a model and report its kernels and memory plan");
-  cmd->add_option("MODEL", o->model, "a .onnx or .sir file, '-' for stdin, or a built-in")->required();
+  cmd->add_option("MODEL", o->model, "a .onnx or .sir file, '-' for stdin, or a built-in");
   cmd->add_option("--target", o->target, "reference, cpu or cuda (this build: reference; code generation comes "
                                           "with the CPU and CUDA backends)")
       ->check(CLI::IsMember({"auto", "reference", "cpu", "cuda"}));
@@ -38,6 +38,8 @@ Action addCompile(CLI::App& app) {
       o->pipeline.list();
       return Error::success();
     }
+    if (o->model.empty())
+      return Error::usage("MODEL is required (a .onnx or .sir file, '-', or a built-in)");
     if (o->target == "cpu" || o->target == "cuda")
       return makeError("target '{}' is not available in this build (available: reference)", o->target);
     auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/false);

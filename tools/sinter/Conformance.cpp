@@ -2,6 +2,7 @@
 #include "tools/sinter/Commands.h"
 
 #include "frontend/onnx/OnnxImport.h"
+#include "passes/PassManager.h"
 #include "runtime/reference/Interpreter.h"
 
 #include <algorithm>
@@ -104,7 +105,7 @@ std::string compare(const Tensor& got, const Tensor& want) {
 //
 // Test models feed shapes, pads and axes as graph inputs; Sinter compiles static shapes, so each
 // data set is imported with its input values available to the rules that need constants.
-std::string runTest(const fs::path& dir, bool& unsupported) {
+std::string runTest(const fs::path& dir, bool& unsupported, bool optimize) {
   int sets = 0;
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (!entry.is_directory() || entry.path().filename().string().rfind("test_data_set_", 0) != 0)
@@ -138,6 +139,13 @@ std::string runTest(const fs::path& dir, bool& unsupported) {
       return fmt::format("the model has {} inputs, the data set {}", (*g)->inputs().size(), inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i)
       inputs[i] = asBfloat16IfStoredAsU16(std::move(inputs[i]), (*g)->inputs()[i]->type());
+    if (optimize) { // the default pipeline must not change a number the test checks
+      PassContext ctx;
+      ctx.evaluate = evaluateNode;
+      auto r = runPipeline(**g, defaultPipeline(false), ctx, {});
+      if (!r)
+        return r.error().message();
+    }
     auto outs = runReference(**g, inputs);
     if (!outs)
       return outs.error().message();
@@ -160,7 +168,7 @@ std::string runTest(const fs::path& dir, bool& unsupported) {
 Action addConformance(CLI::App& app) {
   struct Opts {
     std::string target = "reference", filter, data = "/usr/share/libonnx-testdata/data/node";
-    bool quiet = false;
+    bool quiet = false, noPasses = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("conformance", "Run the ONNX backend node tests and print pass/fail/unsupported");
@@ -169,6 +177,7 @@ Action addConformance(CLI::App& app) {
   cmd->add_option("--filter", o->filter, "run only tests whose name matches this regex (ECMAScript, searched)");
   cmd->add_option("--data", o->data, "folder of test_* folders (Debian's libonnx-testdata)");
   cmd->add_flag("-q,--quiet", o->quiet, "print failures and totals only");
+  cmd->add_flag("--no-passes", o->noPasses, "run the imported graph as is (by default the pass pipeline runs first)");
   cmd->footer("Exit status 1 when a test of a claimed op family fails or is unsupported (unless listed as\n"
               "excused, with the reason, in tools/sinter/Conformance.cpp), or when any imported test fails.");
   return [o]() -> Error {
@@ -197,7 +206,7 @@ Action addConformance(CLI::App& app) {
       const Excuse* excuse = excuseFor(name);
       bool unsupported = false;
       progress(fmt::format("{} ...", name));
-      std::string why = runTest(t, unsupported);
+      std::string why = runTest(t, unsupported, !o->noPasses);
       progressDone();
       Totals& tot = isClaimed ? claimedTotals : allTotals;
       std::string status;

@@ -17,8 +17,8 @@ Action addDump(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("dump", "Print a model's IR (.sir text, or Graphviz with --format dot)");
-  cmd->add_option("MODEL", o->model, "a .sir file, '-' for stdin, or a built-in (alexnet, "
-                                     "alexnet-torchvision, alexnet-narrow)")->required();
+  cmd->add_option("MODEL", o->model, "a .onnx or .sir file, '-' for stdin, or a built-in (alexnet, "
+                                     "alexnet-torchvision, alexnet-narrow)");
   cmd->add_option("--format", o->format, "text (parseable .sir) or dot (Graphviz)")
       ->check(CLI::IsMember({"text", "dot"}));
   cmd->add_option("-o,--output", o->out, "write to FILE instead of stdout");
@@ -35,6 +35,8 @@ Action addDump(CLI::App& app) {
       o->pipeline.list();
       return Error::success();
     }
+    if (o->model.empty())
+      return Error::usage("MODEL is required (a .onnx or .sir file, '-', or a built-in)");
     auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/!o->saveWeights.empty());
     if (!g)
       return g.error();

@@ -69,8 +69,8 @@ Action addRun(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("run", "Run a model on inputs from .npy files (or a random input)");
-  cmd->add_option("MODEL", o->model, "a .sir file, '-' for stdin, or a built-in (alexnet, "
-                                     "alexnet-torchvision, alexnet-narrow)")->required();
+  cmd->add_option("MODEL", o->model, "a .onnx or .sir file, '-' for stdin, or a built-in (alexnet, "
+                                     "alexnet-torchvision, alexnet-narrow)");
   cmd->add_option("-i,--input", o->inputs, "NAME=FILE.npy for each graph input (float32 or int64)");
   cmd->add_flag("--random-input", o->random, "fill inputs not given with --input from a seeded "
                                              "uniform [-1, 1) (for smoke runs and timing)");
@@ -92,6 +92,8 @@ Action addRun(CLI::App& app) {
       o->pipeline.list();
       return Error::success();
     }
+    if (o->model.empty())
+      return Error::usage("MODEL is required (a .onnx or .sir file, '-', or a built-in)");
     std::string target = o->target;
     if (target == "auto")
       target = *std::find_if(std::begin(kTargets), std::end(kTargets), targetAvailable);

@@ -43,6 +43,10 @@ int main(int argc, char** argv) {
       err = conformance();
     if (err) {
       fmt::print(stderr, "error: {}\n", err.message());
+      if (err.isUsage()) {
+        fmt::print(stderr, "Run 'sinter --help' for usage.\n");
+        return 2;
+      }
       return 1;
     }
     std::fflush(stdout);
