@@ -61,9 +61,9 @@ AxisSplit splitAt(const Shape& s, int64_t axis) {
   return r;
 }
 
-template <bool Log> Error softmax(RefArgs& a) {
-  const RefTensor& x = *a.in[0];
-  AxisSplit sp = splitAt(x.type.shape, a.attrs.getInt("axis"));
+// (Log-)softmax of x along `axis` into out (max-subtracted, float64).
+template <bool Log> void softmaxAlong(const RefTensor& x, int64_t axis, std::vector<double>& out) {
+  AxisSplit sp = splitAt(x.type.shape, axis);
   for (int64_t o = 0; o < sp.outer; ++o)
     for (int64_t i = 0; i < sp.inner; ++i) {
       auto at = [&](int64_t k) { return (o * sp.len + k) * sp.inner + i; };
@@ -74,9 +74,12 @@ template <bool Log> Error softmax(RefArgs& a) {
       for (int64_t k = 0; k < sp.len; ++k)
         sum += std::exp(x.data[at(k)] - mx);
       for (int64_t k = 0; k < sp.len; ++k)
-        a.out[0].data[at(k)] =
-            Log ? x.data[at(k)] - mx - std::log(sum) : std::exp(x.data[at(k)] - mx) / sum;
+        out[at(k)] = Log ? x.data[at(k)] - mx - std::log(sum) : std::exp(x.data[at(k)] - mx) / sum;
     }
+}
+
+template <bool Log> Error softmax(RefArgs& a) {
+  softmaxAlong<Log>(*a.in[0], a.attrs.getInt("axis"), a.out[0].data);
   return Error::success();
 }
 
@@ -118,21 +121,8 @@ Error classLoss(RefArgs& a, const std::vector<double>& logp) {
 }
 
 Error softmaxCrossEntropy(RefArgs& a) {
-  const RefTensor& x = *a.in[0];
-  AxisSplit sp = splitAt(x.type.shape, 1);
-  std::vector<double> logp(x.data.size());
-  for (int64_t o = 0; o < sp.outer; ++o)
-    for (int64_t i = 0; i < sp.inner; ++i) {
-      auto at = [&](int64_t k) { return (o * sp.len + k) * sp.inner + i; };
-      double mx = -std::numeric_limits<double>::infinity();
-      for (int64_t k = 0; k < sp.len; ++k)
-        mx = std::max(mx, x.data[at(k)]);
-      double sum = 0;
-      for (int64_t k = 0; k < sp.len; ++k)
-        sum += std::exp(x.data[at(k)] - mx);
-      for (int64_t k = 0; k < sp.len; ++k)
-        logp[at(k)] = x.data[at(k)] - mx - std::log(sum);
-    }
+  std::vector<double> logp(a.in[0]->data.size());
+  softmaxAlong<true>(*a.in[0], 1, logp);
   return classLoss(a, logp);
 }
 

@@ -40,6 +40,10 @@ struct PipelineFlags {
   std::vector<std::string> cmdPasses() const;
 };
 
+/// Start of dump/run/compile: --list-passes prints the passes and ends the command (true); a
+/// missing MODEL is a usage error.
+Expected<bool> listPassesOrRequireModel(const PipelineFlags& pipeline, const std::string& model);
+
 /// A model argument: a .sir file, '-' (stdin), or a built-in name. `weights` false skips weight
 /// initialisation of built-ins (dump needs types only).
 Expected<std::unique_ptr<Graph>> loadModel(const std::string& model, const BuiltinOptions& opts,

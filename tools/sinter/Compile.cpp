@@ -34,12 +34,9 @@ Action addCompile(CLI::App& app) {
   o->builtin.add(*cmd);
   o->pipeline.add(*cmd, /*withPipelineFlag=*/false);
   return [o, cmd]() -> Error {
-    if (o->pipeline.listPasses) {
-      o->pipeline.list();
-      return Error::success();
-    }
-    if (o->model.empty())
-      return Error::usage("MODEL is required (a .onnx or .sir file, '-', or a built-in)");
+    auto done = listPassesOrRequireModel(o->pipeline, o->model);
+    if (!done || *done)
+      return done ? Error::success() : done.error();
     if (o->target == "cpu" || o->target == "cuda")
       return makeError("target '{}' is not available in this build (available: reference)", o->target);
     auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/false);

@@ -31,12 +31,9 @@ Action addDump(CLI::App& app) {
               "With pass flags the passes run first: --print-after=fuse prints the IR after fusion\n"
               "(instead of the final IR), --stop-after=P stops there, --list-passes names them.");
   return [o, cmd]() -> Error {
-    if (o->pipeline.listPasses) {
-      o->pipeline.list();
-      return Error::success();
-    }
-    if (o->model.empty())
-      return Error::usage("MODEL is required (a .onnx or .sir file, '-', or a built-in)");
+    auto done = listPassesOrRequireModel(o->pipeline, o->model);
+    if (!done || *done)
+      return done ? Error::success() : done.error();
     auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/!o->saveWeights.empty());
     if (!g)
       return g.error();

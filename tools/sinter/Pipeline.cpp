@@ -57,6 +57,16 @@ std::vector<std::string> PipelineFlags::cmdPasses() const {
   return passes.empty() ? defaultPipeline(training) : splitList(passes);
 }
 
+Expected<bool> listPassesOrRequireModel(const PipelineFlags& pipeline, const std::string& model) {
+  if (pipeline.listPasses) {
+    pipeline.list();
+    return true;
+  }
+  if (model.empty())
+    return Error::usage("MODEL is required (a .onnx or .sir file, '-', or a built-in)");
+  return false;
+}
+
 void PipelineFlags::list() const {
   fmt::print("passes:\n");
   for (const PassInfo& p : allPasses())

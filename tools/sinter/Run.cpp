@@ -88,12 +88,9 @@ Action addRun(CLI::App& app) {
   o->pipeline.add(*cmd, /*withPipelineFlag=*/false);
   cmd->footer("The default pass pipeline runs before the model (--passes to choose; IR dumps go to stderr).");
   return [o, cmd]() -> Error {
-    if (o->pipeline.listPasses) {
-      o->pipeline.list();
-      return Error::success();
-    }
-    if (o->model.empty())
-      return Error::usage("MODEL is required (a .onnx or .sir file, '-', or a built-in)");
+    auto done = listPassesOrRequireModel(o->pipeline, o->model);
+    if (!done || *done)
+      return done ? Error::success() : done.error();
     std::string target = o->target;
     if (target == "auto")
       target = *std::find_if(std::begin(kTargets), std::end(kTargets), targetAvailable);
