@@ -4,6 +4,7 @@
 #include "ir/Philox.h"
 #include "ir/Printer.h"
 #include "runtime/Npy.h"
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/reference/Interpreter.h"
 
 #include <algorithm>
@@ -23,7 +24,7 @@ double secondsSince(Clock::time_point t) {
 
 // Targets this build can run; the default is the first available of cuda, cpu, reference.
 constexpr std::string_view kTargets[] = {"cuda", "cpu", "reference"};
-bool targetAvailable(std::string_view t) { return t == "reference"; }
+bool targetAvailable(std::string_view t) { return t == "reference" || t == "cpu"; }
 
 Tensor randomInput(const TensorType& type, uint64_t seed) {
   Tensor t(type);
@@ -64,6 +65,7 @@ Action addRun(CLI::App& app) {
     bool random = false;
     uint64_t inputSeed = 0;
     int top = 5;
+    int threads = 0;
     BuiltinOptions builtin;
     PipelineFlags pipeline;
   };
@@ -78,10 +80,11 @@ Action addRun(CLI::App& app) {
   cmd->add_option("-o,--output", o->output, "write the (single) output to FILE.npy");
   cmd->add_option("--output-dir", o->outputDir, "write every output to DIR/NAME.npy");
   cmd->add_option("--target", o->target, "reference, cpu or cuda; auto picks the fastest available "
-                                          "(this build: reference)")
+                                          "(this build: cpu)")
       ->check(CLI::IsMember({"auto", "reference", "cpu", "cuda"}));
   cmd->add_option("--weights", o->weights, "load parameters from DIR/NAME.npy (replacing a built-in's "
                                            "initial weights)");
+  cmd->add_option("--threads", o->threads, "CPU threads (default: every core)")->check(CLI::Range(0, 1024));
   cmd->add_option("--top", o->top, "classes to print per row for [N, C] outputs (when not writing files)")
       ->check(CLI::Range(1, 1000000));
   o->builtin.add(*cmd);
@@ -95,7 +98,7 @@ Action addRun(CLI::App& app) {
     if (target == "auto")
       target = *std::find_if(std::begin(kTargets), std::end(kTargets), targetAvailable);
     if (!targetAvailable(target))
-      return makeError("target '{}' is not available in this build (available: reference)", target);
+      return makeError("target '{}' is not available in this build (available: cpu, reference)", target);
 
     // Parse NAME=FILE pairs before the (possibly slow) model build.
     std::map<std::string, std::string> files;
@@ -116,7 +119,8 @@ Action addRun(CLI::App& app) {
       SINTER_CHECK(loadWeightsDir(**g, o->weights));
     if (Error e = o->pipeline.run(**g, [](const std::string& s) { fmt::print(stderr, "{}", s); }))
       return e.context(o->model);
-    const Graph& graph = **g;
+    std::shared_ptr<const Graph> shared(std::move(*g));
+    const Graph& graph = *shared;
     double loadTime = secondsSince(start);
     if (!o->output.empty() && graph.outputs().size() != 1)
       return makeError("{}: --output takes a model with one output, this one has {}; use --output-dir",
@@ -158,14 +162,33 @@ Action addRun(CLI::App& app) {
       if (ec)
         return makeError("{}: cannot create: {}", o->outputDir, ec.message());
     }
+    std::string targetInfo = "reference (float64 interpreter)";
+    double compileTime = 0;
     auto runStart = Clock::now();
-    ReferenceOptions ropts;
-    size_t total = graph.numNodes();
-    ropts.afterNode = [&](size_t i, const Node& n, std::span<const Tensor>) {
-      progress(fmt::format("[{}/{}] {}", i + 1, total, graph.describe(&n)));
-    };
-    auto outs = runReference(graph, inputs, ropts);
-    progressDone();
+    Expected<std::vector<Tensor>> outs = std::vector<Tensor>{};
+    if (target == "cpu") {
+      progress("compiling for the CPU ...");
+      CpuOptions co;
+      co.threads = o->threads;
+      auto exe = CpuExecutable::compile(shared, co);
+      progressDone();
+      if (!exe)
+        return exe.error().context(o->model);
+      compileTime = (*exe)->stats().seconds;
+      targetInfo = fmt::format("cpu ({}, {} threads, {}-float vectors; compiled in {:.3f} s{})", (*exe)->stats().cpu,
+                               (*exe)->threads(), (*exe)->stats().vectorFloats, compileTime,
+                               (*exe)->stats().cacheHit ? " from the cache" : "");
+      runStart = Clock::now();
+      outs = (*exe)->run(inputs);
+    } else {
+      ReferenceOptions ropts;
+      size_t total = graph.numNodes();
+      ropts.afterNode = [&](size_t i, const Node& n, std::span<const Tensor>) {
+        progress(fmt::format("[{}/{}] {}", i + 1, total, graph.describe(&n)));
+      };
+      outs = runReference(graph, inputs, ropts);
+      progressDone();
+    }
     if (!outs)
       return outs.error().context(o->model);
     double runTime = secondsSince(runStart);
@@ -173,7 +196,7 @@ Action addRun(CLI::App& app) {
     fmt::print("model: {} ({} nodes, {} parameters)\n", o->model, graph.numNodes(), graph.parameterCount());
     for (const std::string& s : sources)
       fmt::print("input: {}\n", s);
-    fmt::print("target: {}\n", target == "reference" ? "reference (float64 interpreter)" : target);
+    fmt::print("target: {}\n", targetInfo);
     for (size_t i = 0; i < outs->size(); ++i) {
       const Value* v = graph.outputs()[i];
       std::string name = v->name().empty() ? fmt::format("output{}", i) : v->name();

@@ -1,0 +1,22 @@
+// Packed GEMM for the CPU: a register-blocked MR x NR micro-kernel over packed panels of B,
+// driven per work item; convolution feeds it im2col panels packed straight from the input.
+#pragma once
+
+#include "codegen/cpu/Emitters.h"
+
+namespace sinter::cpu {
+
+/// Every size of a conv2d node, read once.
+struct ConvShape {
+  int64_t N, C, H, W, M, Cg, KH, KW, G, OH, OW, SH, SW, PT, PL, DH, DW;
+  static ConvShape of(const Node& conv);
+};
+
+/// f32 convolution as implicit GEMM: per (image, group, row block, column chunk) work item,
+/// C[Mg x OH*OW] = W_g[Mg x Cg*KH*KW] * im2col(x) with the bias and epilogue applied once per tile.
+Error emitConvGemm(KernelBuilder& kb, const Node& conv, const ConvShape& cs, const Binding& bind, const Epilogue& epi);
+
+/// f32 gemm (trans_a = 0): y[M x N] = alpha * x[M x K] * op(w) + beta * c, then the epilogue.
+Error emitGemmPacked(KernelBuilder& kb, const Node& gemm, const Binding& bind, const Epilogue& epi);
+
+} // namespace sinter::cpu

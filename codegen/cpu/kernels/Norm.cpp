@@ -1,0 +1,189 @@
+// CPU kernels: LRN, batch norm, softmax / log-softmax, softmax cross-entropy and NLL losses.
+#include "codegen/cpu/Emitters.h"
+
+#include <llvm/IR/Intrinsics.h>
+
+namespace sinter::cpu {
+
+using namespace llvm;
+using llvm::Value;
+
+// y = x / (bias + alpha/size * sum of squares over the channel window)^beta at one pixel.
+// beta = 0.75 (AlexNet) uses two square roots instead of pow.
+Value* lrnValue(KernelBuilder& kb, const Node& lrn, Value* x, DType xt, Value* n, Value* c, Value* pixel, Type* t) {
+  auto& b = kb.b();
+  const Shape& s = lrn.input(0)->type().shape;
+  int64_t C = s[1], HW = s[2] * s[3];
+  int64_t size = lrn.attrs().getInt("size");
+  double alpha = lrn.attrs().getFloat("alpha"), beta = lrn.attrs().getFloat("beta"),
+         bias = lrn.attrs().getFloat("bias");
+  int64_t before = (size - 1) / 2;
+  Value* lo = b.CreateBinaryIntrinsic(Intrinsic::smax, b.CreateSub(c, kb.c64(before)), kb.c64(0));
+  Value* hi = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateAdd(c, kb.c64(size - before)), kb.c64(C));
+  Value* base = b.CreateAdd(b.CreateMul(b.CreateMul(n, kb.c64(C)), kb.c64(HW)), pixel);
+  auto sq = kb.loopCarry(lo, hi, {kb.cf(0, t)}, [&](Value* k, const auto& a) {
+    Value* v = kb.load(xt, x, b.CreateAdd(base, b.CreateMul(k, kb.c64(HW))), t);
+    return std::vector<Value*>{b.CreateFAdd(a[0], b.CreateFMul(v, v))};
+  });
+  Value* d = b.CreateFAdd(kb.cf(bias, t), b.CreateFMul(kb.cf(alpha / static_cast<double>(size), t), sq[0]));
+  Value* p;
+  if (beta == 0.75) {
+    Value* r = kb.math("sqrt", {d});
+    p = b.CreateFMul(r, kb.math("sqrt", {r}));
+  } else {
+    p = kb.math("pow", {d, kb.cf(beta, t)});
+  }
+  Value* xv = kb.load(xt, x, b.CreateAdd(base, b.CreateMul(c, kb.c64(HW))), t);
+  return b.CreateFDiv(xv, p);
+}
+
+namespace {
+
+Error lrn(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  auto& b = kb.b();
+  const TensorType& x = op.input(0)->type();
+  int64_t C = x.shape[1], HW = x.numel() / std::max<int64_t>(1, x.shape[0] * C);
+  DType yt = op.output()->type().dtype;
+  Type* t = computeType(kb.ctx(), yt);
+  kb.kernel().items = x.shape[0] * C;
+  kb.loop(kb.begin(), kb.end(), [&](Value* item) {
+    Value* n = b.CreateUDiv(item, kb.c64(C));
+    Value* c = b.CreateURem(item, kb.c64(C));
+    kb.loop(0, HW, [&](Value* p) {
+      Value* v = lrnValue(kb, op, kb.buffer(bind.in[0]), x.dtype, n, c, p, t);
+      Value* flat = b.CreateAdd(b.CreateMul(item, kb.c64(HW)), p);
+      kb.store(yt, kb.buffer(bind.out), flat, epi.apply(kb, v, flat, op.output()->type().shape));
+    }, "p");
+  }, "plane");
+  return Error::success();
+}
+
+Error batchNorm(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  auto& b = kb.b();
+  const TensorType& x = op.input(0)->type();
+  int64_t C = x.shape[1], S = x.numel() / std::max<int64_t>(1, x.shape[0] * C);
+  DType yt = op.output()->type().dtype;
+  Type* t = computeType(kb.ctx(), yt);
+  double eps = op.attrs().getFloat("epsilon");
+  kb.kernel().items = x.shape[0] * C;
+  kb.loop(kb.begin(), kb.end(), [&](Value* item) {
+    Value* c = b.CreateURem(item, kb.c64(C));
+    auto param = [&](size_t i) { return kb.load(op.input(i)->type().dtype, kb.buffer(bind.in[i]), c, t); };
+    Value* scale = b.CreateFDiv(param(1), kb.math("sqrt", {b.CreateFAdd(param(4), kb.cf(eps, t))}));
+    Value* shift = b.CreateFSub(param(2), b.CreateFMul(param(3), scale));
+    kb.loop(0, S, [&](Value* i) {
+      Value* flat = b.CreateAdd(b.CreateMul(item, kb.c64(S)), i);
+      Value* v = b.CreateFAdd(b.CreateFMul(kb.load(x.dtype, kb.buffer(bind.in[0]), flat, t), scale), shift);
+      kb.store(yt, kb.buffer(bind.out), flat, epi.apply(kb, v, flat, op.output()->type().shape));
+    }, "i");
+  }, "plane");
+  return Error::success();
+}
+
+struct AxisSplit {
+  int64_t outer = 1, len = 1, inner = 1;
+};
+AxisSplit split(const Shape& s, int64_t axis) {
+  AxisSplit r;
+  if (axis < 0)
+    axis += static_cast<int64_t>(s.size());
+  for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i)
+    (i < axis ? r.outer : i == axis ? r.len : r.inner) *= s[i];
+  return r;
+}
+
+// For line (o, i) of x along the split axis: max and log(sum(exp(x - max))).
+std::pair<Value*, Value*> lineStats(KernelBuilder& kb, Value* x, DType xt, const AxisSplit& sp, Value* o, Value* i,
+                                    Type* t) {
+  auto& b = kb.b();
+  auto at = [&](Value* k) {
+    return b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(o, kb.c64(sp.len)), k), kb.c64(sp.inner)), i);
+  };
+  auto mx = kb.loopCarry(kb.c64(0), kb.c64(sp.len), {kb.cf(-INFINITY, t)}, [&](Value* k, const auto& a) {
+    return std::vector<Value*>{kb.math("max", {kb.load(xt, x, at(k), t), a[0]})};
+  });
+  auto sum = kb.loopCarry(kb.c64(0), kb.c64(sp.len), {kb.cf(0, t)}, [&](Value* k, const auto& a) {
+    Value* e = kb.math("exp", {b.CreateFSub(kb.load(xt, x, at(k), t), mx[0])});
+    return std::vector<Value*>{b.CreateFAdd(a[0], e)};
+  });
+  return {mx[0], kb.math("log", {sum[0]})};
+}
+
+template <bool Log> Error softmax(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  auto& b = kb.b();
+  const TensorType& x = op.input(0)->type();
+  AxisSplit sp = split(x.shape, op.attrs().getInt("axis"));
+  DType yt = op.output()->type().dtype;
+  Type* t = computeType(kb.ctx(), yt);
+  kb.kernel().items = sp.outer * sp.inner;
+  kb.loop(kb.begin(), kb.end(), [&](Value* line) {
+    Value* o = b.CreateUDiv(line, kb.c64(sp.inner));
+    Value* i = b.CreateURem(line, kb.c64(sp.inner));
+    auto [mx, logSum] = lineStats(kb, kb.buffer(bind.in[0]), x.dtype, sp, o, i, t);
+    kb.loop(0, sp.len, [&](Value* k) {
+      Value* flat = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(o, kb.c64(sp.len)), k), kb.c64(sp.inner)), i);
+      Value* z = b.CreateFSub(b.CreateFSub(kb.load(x.dtype, kb.buffer(bind.in[0]), flat, t), mx), logSum);
+      Value* v = Log ? z : kb.math("exp", {z});
+      kb.store(yt, kb.buffer(bind.out), flat, epi.apply(kb, v, flat, op.output()->type().shape));
+    }, "k");
+  }, "line");
+  return Error::success();
+}
+
+// Softmax cross-entropy (Softmax = true) and NLL over axis 1; one kernel item for the whole
+// batch so the mean is a single sum (labels are checked: out of range is an error).
+template <bool Softmax> Error classLoss(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  auto& b = kb.b();
+  const TensorType& x = op.input(0)->type();
+  const TensorType& labels = op.input(1)->type();
+  bool weighted = op.numInputs() > 2;
+  int64_t N = x.shape[0], C = x.shape[1], D = x.numel() / std::max<int64_t>(1, N * C);
+  int64_t ignore = op.attrs().getInt("ignore_index");
+  std::string reduction = op.attrs().getString("reduction");
+  DType yt = op.output()->type().dtype;
+  Type* t = computeType(kb.ctx(), yt);
+  AxisSplit sp{N, C, D};
+  kb.kernel().items = 1;
+  auto sums = kb.loopCarry(kb.c64(0), kb.c64(N * D), {kb.cf(0, t), kb.cf(0, t)}, [&](Value* item, const auto& a) {
+    Value* n = b.CreateUDiv(item, kb.c64(D));
+    Value* d = b.CreateURem(item, kb.c64(D));
+    Value* label = b.CreateFPToSI(kb.load(labels.dtype, kb.buffer(bind.in[1]), item, kb.f64()), kb.i64());
+    Value* ignored = b.CreateICmpEQ(label, kb.c64(ignore));
+    kb.failIf(b.CreateAnd(b.CreateNot(ignored), b.CreateICmpUGE(label, kb.c64(C))),
+              fmt::format("a label is out of range [0, {}) ({})", C, op.op().name));
+    Value* safe = b.CreateSelect(ignored, kb.c64(0), label);
+    Value* picked = kb.load(x.dtype, kb.buffer(bind.in[0]),
+                            b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.c64(C)), safe), kb.c64(D)), d), t);
+    Value* logp = picked;
+    if (Softmax) {
+      auto [mx, logSum] = lineStats(kb, kb.buffer(bind.in[0]), x.dtype, sp, n, d, t);
+      logp = b.CreateFSub(b.CreateFSub(picked, mx), logSum);
+    }
+    Value* w = weighted ? kb.load(op.input(2)->type().dtype, kb.buffer(bind.in[2]), safe, t) : kb.cf(1, t);
+    w = b.CreateSelect(ignored, kb.cf(0, t), w);
+    Value* loss = b.CreateSelect(ignored, kb.cf(0, t), b.CreateFNeg(b.CreateFMul(w, logp)));
+    if (reduction == "none")
+      kb.store(yt, kb.buffer(bind.out), item, epi.apply(kb, loss, item, op.output()->type().shape));
+    return std::vector<Value*>{b.CreateFAdd(a[0], loss), b.CreateFAdd(a[1], w)};
+  });
+  if (reduction != "none") {
+    Value* v = reduction == "sum" ? sums[0] : b.CreateFDiv(sums[0], sums[1]);
+    kb.store(yt, kb.buffer(bind.out), kb.c64(0), epi.apply(kb, v, kb.c64(0), op.output()->type().shape));
+  }
+  return Error::success();
+}
+
+constexpr CpuEmitter kEmitters[] = {
+    {"lrn", lrn},
+    {"batch_norm", batchNorm},
+    {"softmax", softmax<false>},
+    {"log_softmax", softmax<true>},
+    {"softmax_cross_entropy", classLoss<true>},
+    {"nll_loss", classLoss<false>},
+};
+
+} // namespace
+
+std::span<const CpuEmitter> normEmitters() { return kEmitters; }
+
+} // namespace sinter::cpu

@@ -1,0 +1,141 @@
+// CPU kernels: max/average pooling, global average pooling, and LRN fused with max-pooling.
+#include "codegen/cpu/Emitters.h"
+#include "ir/OpTable.h"
+
+#include <llvm/IR/Intrinsics.h>
+
+namespace sinter::cpu {
+
+using namespace llvm;
+using llvm::Value;
+
+namespace {
+
+struct PoolShape {
+  int64_t NC, H, W, OH, OW, KH, KW, SH, SW, PT, PL, PB, PR, DH, DW;
+  static PoolShape of(const Node& p) {
+    const Shape& x = p.input(0)->type().shape;
+    const Shape& y = p.output()->type().shape;
+    const auto& k = p.attrs().getInts("kernel");
+    const auto& s = p.attrs().getInts("stride");
+    const auto& pad = p.attrs().getInts("pad");
+    std::vector<int64_t> d = p.attrs().has("dilation") ? p.attrs().getInts("dilation") : std::vector<int64_t>{1, 1};
+    return {x[0] * x[1], x[2], x[3], y[2], y[3], k[0], k[1], s[0], s[1], pad[0], pad[1], pad[2], pad[3], d[0], d[1]};
+  }
+};
+
+// Pools plane `src` (H x W, read through `read(index)`) into output plane starting at `outBase`.
+template <bool IsMax>
+void poolPlane(KernelBuilder& kb, const PoolShape& ps, bool includePad, Type* t,
+               const std::function<Value*(Value*)>& read, const std::function<void(Value* ohow, Value* v)>& write) {
+  auto& b = kb.b();
+  kb.loop(0, ps.OH, [&](Value* oh) {
+    kb.loop(0, ps.OW, [&](Value* ow) {
+      Value* h0 = b.CreateSub(b.CreateMul(oh, kb.c64(ps.SH)), kb.c64(ps.PT));
+      Value* w0 = b.CreateSub(b.CreateMul(ow, kb.c64(ps.SW)), kb.c64(ps.PL));
+      Value* init = IsMax ? kb.cf(-INFINITY, t) : kb.cf(0, t);
+      auto acc = kb.loopCarry(kb.c64(0), kb.c64(ps.KH * ps.KW), {init, kb.c64(0)}, [&](Value* k, const auto& a) {
+        Value* ih = b.CreateAdd(h0, b.CreateMul(b.CreateUDiv(k, kb.c64(ps.KW)), kb.c64(ps.DH)));
+        Value* iw = b.CreateAdd(w0, b.CreateMul(b.CreateURem(k, kb.c64(ps.KW)), kb.c64(ps.DW)));
+        Value* inside = b.CreateAnd(b.CreateICmpULT(ih, kb.c64(ps.H)), b.CreateICmpULT(iw, kb.c64(ps.W)));
+        Value* idx = b.CreateSelect(inside, b.CreateAdd(b.CreateMul(ih, kb.c64(ps.W)), iw), kb.c64(0));
+        Value* v = read(idx);
+        Value* next = IsMax ? kb.math("max", {v, a[0]}) : b.CreateFAdd(a[0], v);
+        return std::vector<Value*>{b.CreateSelect(inside, next, a[0]),
+                                   b.CreateAdd(a[1], b.CreateZExt(inside, kb.i64()))};
+      });
+      Value* v = acc[0];
+      if (!IsMax) {
+        Value* count = acc[1];
+        if (includePad) { // window clipped to the padded input
+          Value* hEnd = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateAdd(h0, kb.c64(ps.KH)), kb.c64(ps.H + ps.PB));
+          Value* wEnd = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateAdd(w0, kb.c64(ps.KW)), kb.c64(ps.W + ps.PR));
+          count = b.CreateMul(b.CreateSub(hEnd, h0), b.CreateSub(wEnd, w0));
+        }
+        Value* cf = b.CreateSIToFP(count, t);
+        v = b.CreateSelect(b.CreateICmpSGT(count, kb.c64(0)), b.CreateFDiv(v, cf), kb.cf(0, t));
+      }
+      write(b.CreateAdd(b.CreateMul(oh, kb.c64(ps.OW)), ow), v);
+    }, "ow");
+  }, "oh");
+}
+
+template <bool IsMax> Error pool2d(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  auto& b = kb.b();
+  PoolShape ps = PoolShape::of(op);
+  DType xt = op.input(0)->type().dtype, yt = op.output()->type().dtype;
+  Type* t = computeType(kb.ctx(), yt);
+  bool includePad = !IsMax && op.attrs().getInt("count_include_pad") != 0;
+  kb.kernel().items = ps.NC;
+  kb.loop(kb.begin(), kb.end(), [&](Value* plane) {
+    Value* in = b.CreateMul(plane, kb.c64(ps.H * ps.W));
+    Value* out = b.CreateMul(plane, kb.c64(ps.OH * ps.OW));
+    poolPlane<IsMax>(kb, ps, includePad, t,
+                     [&](Value* idx) { return kb.load(xt, kb.buffer(bind.in[0]), b.CreateAdd(in, idx), t); },
+                     [&](Value* o, Value* v) {
+                       Value* flat = b.CreateAdd(out, o);
+                       kb.store(yt, kb.buffer(bind.out), flat, epi.apply(kb, v, flat, op.output()->type().shape));
+                     });
+  }, "plane");
+  return Error::success();
+}
+
+Error globalAvgPool(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  auto& b = kb.b();
+  const TensorType& x = op.input(0)->type();
+  int64_t NC = x.shape[0] * x.shape[1];
+  int64_t S = NC ? x.numel() / NC : 0;
+  DType yt = op.output()->type().dtype;
+  Type* t = computeType(kb.ctx(), yt);
+  kb.kernel().items = NC;
+  kb.loop(kb.begin(), kb.end(), [&](Value* plane) {
+    Value* base = b.CreateMul(plane, kb.c64(S));
+    auto acc = kb.loopCarry(kb.c64(0), kb.c64(S), {kb.cf(0, t)}, [&](Value* i, const auto& a) {
+      return std::vector<Value*>{b.CreateFAdd(a[0], kb.load(x.dtype, kb.buffer(bind.in[0]), b.CreateAdd(base, i), t))};
+    });
+    Value* v = b.CreateFDiv(acc[0], kb.cf(static_cast<double>(S), t));
+    kb.store(yt, kb.buffer(bind.out), plane, epi.apply(kb, v, plane, op.output()->type().shape));
+  }, "plane");
+  return Error::success();
+}
+
+constexpr CpuEmitter kEmitters[] = {
+    {"max_pool2d", pool2d<true>},
+    {"avg_pool2d", pool2d<false>},
+    {"global_avg_pool", globalAvgPool},
+};
+
+} // namespace
+
+// LRN over one channel plane into scratch (float), then the max-pool reads it: the LRN output
+// never reaches memory. Work item = one (image, channel) plane.
+Value* lrnValue(KernelBuilder& kb, const Node& lrn, Value* x, DType xt, Value* n, Value* c, Value* pixel, Type* t);
+
+Error emitLrnMaxPool(KernelBuilder& kb, const Node& lrn, const Node& pool, const Binding& lrnBind,
+                     const Binding& poolBind) {
+  auto& b = kb.b();
+  const TensorType& x = lrn.input(0)->type();
+  int64_t C = x.shape[1], HW = x.shape[2] * x.shape[3];
+  PoolShape ps = PoolShape::of(pool);
+  DType yt = pool.output()->type().dtype;
+  Type* t = computeType(kb.ctx(), yt);
+  kb.kernel().items = ps.NC;
+  kb.kernel().scratchBytes = HW * 8 + 64;
+  Value* plane = kb.scratch();
+  kb.loop(kb.begin(), kb.end(), [&](Value* item) {
+    Value* n = b.CreateUDiv(item, kb.c64(C));
+    Value* c = b.CreateURem(item, kb.c64(C));
+    kb.loop(0, HW, [&](Value* p) {
+      Value* v = lrnValue(kb, lrn, kb.buffer(lrnBind.in[0]), x.dtype, n, c, p, t);
+      b.CreateStore(v, b.CreateInBoundsGEP(t, plane, p));
+    }, "lrn");
+    Value* out = b.CreateMul(item, kb.c64(ps.OH * ps.OW));
+    poolPlane<true>(kb, ps, false, t, [&](Value* idx) { return b.CreateLoad(t, b.CreateInBoundsGEP(t, plane, idx)); },
+                    [&](Value* o, Value* v) { kb.store(yt, kb.buffer(poolBind.out), b.CreateAdd(out, o), v); });
+  }, "plane");
+  return Error::success();
+}
+
+std::span<const CpuEmitter> poolEmitters() { return kEmitters; }
+
+} // namespace sinter::cpu

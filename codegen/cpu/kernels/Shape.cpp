@@ -1,0 +1,221 @@
+// CPU kernels: data movement (transpose, concat, slice, pad, gather, gather_elements). Elements
+// are copied as bytes of their size (any dtype); an epilogue, when fused, converts instead.
+#include "codegen/cpu/Emitters.h"
+#include "ir/ops/ShapeRules.h"
+
+#include <llvm/IR/Intrinsics.h>
+
+namespace sinter::cpu {
+
+using namespace llvm;
+using llvm::Value;
+
+namespace {
+
+constexpr int64_t kChunk = 8192;
+
+std::vector<int64_t> stridesOf(const Shape& s) {
+  std::vector<int64_t> st(s.size(), 1);
+  for (size_t i = s.size(); i-- > 1;)
+    st[i - 1] = st[i] * s[i];
+  return st;
+}
+
+// For every output element (chunked over work items): dst[i] = src[sourceIndex(coords of i)].
+// `source` returns the source buffer's element index, or null to store `fill` instead.
+Error gatherCopy(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi,
+                 const std::function<std::pair<Value*, size_t>(const std::vector<Value*>& coords)>& source,
+                 std::optional<double> fill = std::nullopt) {
+  auto& b = kb.b();
+  const TensorType& out = op.output()->type();
+  int64_t n = out.numel();
+  kb.kernel().items = chunks(n, kChunk);
+  Value* lo = b.CreateMul(kb.begin(), kb.c64(kChunk));
+  Value* hi = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateMul(kb.end(), kb.c64(kChunk)), kb.c64(n));
+  auto outStrides = stridesOf(out.shape);
+  kb.loop(lo, hi, [&](Value* i) {
+    std::vector<Value*> coords;
+    for (size_t d = 0; d < out.shape.size(); ++d)
+      coords.push_back(b.CreateURem(b.CreateUDiv(i, kb.c64(outStrides[d])), kb.c64(out.shape[d])));
+    auto [src, buf] = source(coords);
+    const TensorType& st = kb.type(buf);
+    if (epi.empty() && !fill) { // a plain copy of the element's bytes
+      kb.copyElement(dtypeSize(out.dtype), kb.addr(out.dtype, kb.buffer(bind.out), i), kb.addr(st.dtype, kb.buffer(buf), src));
+      return;
+    }
+    Type* t = computeType(kb.ctx(), out.dtype);
+    Value* inside = b.CreateICmpSGE(src, kb.c64(0)); // index -1: outside (the fill)
+    Value* v = kb.load(st.dtype, kb.buffer(buf), b.CreateSelect(inside, src, kb.c64(0)), t);
+    if (fill)
+      v = b.CreateSelect(inside, v, kb.cf(*fill, t));
+    kb.store(out.dtype, kb.buffer(bind.out), i, epi.apply(kb, v, i, out.shape));
+  });
+  return Error::success();
+}
+
+Error transpose(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const auto& perm = op.attrs().getInts("perm");
+  auto inStrides = stridesOf(op.input(0)->type().shape);
+  return gatherCopy(kb, op, bind, epi, [&](const std::vector<Value*>& c) {
+    Value* idx = kb.c64(0);
+    for (size_t d = 0; d < c.size(); ++d)
+      idx = kb.b().CreateAdd(idx, kb.b().CreateMul(c[d], kb.c64(inStrides[perm[d]])));
+    return std::make_pair(idx, bind.in[0]);
+  });
+}
+
+Error slice(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const Shape& xs = op.input(0)->type().shape;
+  auto dims = rules::sliceDims(xs, op.attrs().getInts("starts"), op.attrs().getInts("ends"), op.attrs().getInts("axes"),
+                               op.attrs().getInts("steps"));
+  if (!dims)
+    return dims.error();
+  auto inStrides = stridesOf(xs);
+  return gatherCopy(kb, op, bind, epi, [&](const std::vector<Value*>& c) {
+    auto& b = kb.b();
+    Value* idx = kb.c64(0);
+    for (size_t d = 0; d < c.size(); ++d) {
+      Value* coord = b.CreateAdd(kb.c64((*dims)[d].start), b.CreateMul(c[d], kb.c64((*dims)[d].step)));
+      idx = b.CreateAdd(idx, b.CreateMul(coord, kb.c64(inStrides[d])));
+    }
+    return std::make_pair(idx, bind.in[0]);
+  });
+}
+
+// Padding: reflect and edge map out-of-range coordinates back inside; constant mode reads
+// index -1 for the fill (handled by gatherCopy's `fill`).
+Error pad(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const Shape& xs = op.input(0)->type().shape;
+  const auto& pads = op.attrs().getInts("pads");
+  std::string mode = op.attrs().getString("mode");
+  auto inStrides = stridesOf(xs);
+  size_t r = xs.size();
+  auto source = [&](const std::vector<Value*>& c) {
+    auto& b = kb.b();
+    Value* idx = kb.c64(0);
+    Value* outside = b.getFalse();
+    for (size_t d = 0; d < r; ++d) {
+      Value* i = b.CreateSub(c[d], kb.c64(pads[d]));
+      Value* below = b.CreateICmpSLT(i, kb.c64(0));
+      Value* above = b.CreateICmpSGE(i, kb.c64(xs[d]));
+      if (mode == "edge") {
+        i = b.CreateBinaryIntrinsic(Intrinsic::smax, b.CreateBinaryIntrinsic(Intrinsic::smin, i, kb.c64(xs[d] - 1)),
+                                    kb.c64(0));
+      } else if (mode == "reflect") {
+        i = b.CreateSelect(below, b.CreateNeg(i), i);
+        i = b.CreateSelect(above, b.CreateSub(kb.c64(2 * (xs[d] - 1)), i), i);
+      } else {
+        outside = b.CreateOr(outside, b.CreateOr(below, above));
+      }
+      idx = b.CreateAdd(idx, b.CreateMul(i, kb.c64(inStrides[d])));
+    }
+    if (mode == "constant")
+      idx = b.CreateSelect(outside, kb.c64(-1), idx);
+    return std::make_pair(idx, bind.in[0]);
+  };
+  if (mode == "constant")
+    return gatherCopy(kb, op, bind, epi, source, op.attrs().getFloat("value"));
+  return gatherCopy(kb, op, bind, epi, source);
+}
+
+// Concatenation: one kernel per operand would be cheaper; here each output element finds its
+// operand by the axis coordinate (operands are few).
+Error concat(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const Shape& out = op.output()->type().shape;
+  int64_t axis = op.attrs().getInt("axis");
+  if (axis < 0)
+    axis += static_cast<int64_t>(out.size());
+  auto& b = kb.b();
+  const TensorType& ot = op.output()->type();
+  int64_t n = ot.numel();
+  kb.kernel().items = chunks(n, kChunk);
+  Value* lo = b.CreateMul(kb.begin(), kb.c64(kChunk));
+  Value* hi = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateMul(kb.end(), kb.c64(kChunk)), kb.c64(n));
+  auto outStrides = stridesOf(out);
+  int64_t inner = outStrides[axis];
+  Type* t = computeType(kb.ctx(), ot.dtype);
+  kb.loop(lo, hi, [&](Value* i) {
+    Value* a = b.CreateURem(b.CreateUDiv(i, kb.c64(inner)), kb.c64(out[axis]));
+    Value* outer = b.CreateUDiv(i, kb.c64(inner * out[axis]));
+    Value* rest = b.CreateURem(i, kb.c64(inner));
+    Value* v = kb.cf(0, t);
+    int64_t offset = 0;
+    for (size_t k = 0; k < op.numInputs(); ++k) {
+      const TensorType& it = op.input(k)->type();
+      int64_t len = it.shape[axis];
+      Value* in = b.CreateAnd(b.CreateICmpSGE(a, kb.c64(offset)), b.CreateICmpSLT(a, kb.c64(offset + len)));
+      Value* local = b.CreateSelect(in, b.CreateSub(a, kb.c64(offset)), kb.c64(0));
+      Value* src = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(outer, kb.c64(len)), local), kb.c64(inner)), rest);
+      src = b.CreateSelect(in, src, kb.c64(0));
+      v = b.CreateSelect(in, kb.load(it.dtype, kb.buffer(bind.in[k]), src, t), v);
+      offset += len;
+    }
+    kb.store(ot.dtype, kb.buffer(bind.out), i, epi.apply(kb, v, i, out));
+  });
+  return Error::success();
+}
+
+// Reads index tensor element `k` and checks it against [-dim, dim); negative wraps.
+Value* checkedIndex(KernelBuilder& kb, const Node& op, size_t buf, Value* k, int64_t dim) {
+  auto& b = kb.b();
+  const TensorType& it = kb.type(buf);
+  Value* raw = b.CreateFPToSI(kb.load(it.dtype, kb.buffer(buf), k, kb.f64()), kb.i64());
+  Value* bad = b.CreateOr(b.CreateICmpSLT(raw, kb.c64(-dim)), b.CreateICmpSGE(raw, kb.c64(dim)));
+  kb.failIf(bad, fmt::format("an index is out of range for a dim of {} ({})", dim, op.op().name));
+  return b.CreateSelect(b.CreateICmpSLT(raw, kb.c64(0)), b.CreateAdd(raw, kb.c64(dim)), raw);
+}
+
+Error gather(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const Shape& xs = op.input(0)->type().shape;
+  const Shape& is = op.input(1)->type().shape;
+  int64_t axis = op.attrs().getInt("axis");
+  if (axis < 0)
+    axis += static_cast<int64_t>(xs.size());
+  auto inStrides = stridesOf(xs);
+  auto idxStrides = stridesOf(is);
+  return gatherCopy(kb, op, bind, epi, [&](const std::vector<Value*>& c) {
+    auto& b = kb.b();
+    // Output coords: data[:axis], indices..., data[axis+1:].
+    Value* k = kb.c64(0);
+    for (size_t d = 0; d < is.size(); ++d)
+      k = b.CreateAdd(k, b.CreateMul(c[axis + d], kb.c64(idxStrides[d])));
+    Value* at = checkedIndex(kb, op, bind.in[1], k, xs[axis]);
+    Value* idx = b.CreateMul(at, kb.c64(inStrides[axis]));
+    for (int64_t d = 0; d < axis; ++d)
+      idx = b.CreateAdd(idx, b.CreateMul(c[d], kb.c64(inStrides[d])));
+    for (size_t d = axis + 1; d < xs.size(); ++d)
+      idx = b.CreateAdd(idx, b.CreateMul(c[d - 1 + is.size()], kb.c64(inStrides[d])));
+    return std::make_pair(idx, bind.in[0]);
+  });
+}
+
+Error gatherElements(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const Shape& xs = op.input(0)->type().shape;
+  int64_t axis = op.attrs().getInt("axis");
+  if (axis < 0)
+    axis += static_cast<int64_t>(xs.size());
+  auto inStrides = stridesOf(xs);
+  auto outStrides = stridesOf(op.output()->type().shape);
+  return gatherCopy(kb, op, bind, epi, [&](const std::vector<Value*>& c) {
+    auto& b = kb.b();
+    Value* k = kb.c64(0);
+    for (size_t d = 0; d < c.size(); ++d)
+      k = b.CreateAdd(k, b.CreateMul(c[d], kb.c64(outStrides[d])));
+    Value* at = checkedIndex(kb, op, bind.in[1], k, xs[axis]);
+    Value* idx = kb.c64(0);
+    for (size_t d = 0; d < c.size(); ++d)
+      idx = b.CreateAdd(idx, b.CreateMul(static_cast<int64_t>(d) == axis ? at : c[d], kb.c64(inStrides[d])));
+    return std::make_pair(idx, bind.in[0]);
+  });
+}
+
+constexpr CpuEmitter kEmitters[] = {
+    {"transpose", transpose}, {"slice", slice}, {"pad", pad}, {"concat", concat},
+    {"gather", gather},       {"gather_elements", gatherElements},
+};
+
+} // namespace
+
+std::span<const CpuEmitter> shapeEmitters() { return kEmitters; }
+
+} // namespace sinter::cpu
