@@ -71,8 +71,9 @@ std::vector<Buffer> analyzeBuffers(const Graph& g) {
         continue;
       size_t k = index.at(o);
       size_t usesHere = std::count(n->inputs().begin(), n->inputs().end(), v);
-      if (buffers[k].last == i && !outputOwner[k] && !taken[k] && buffers[k].bytes == out.bytes && usesHere == 1 &&
-          o->type().dtype == n->output()->type().dtype) {
+      // Same type, not just the same aligned size: a broadcast operand is read at other indices.
+      if (buffers[k].last == i && !outputOwner[k] && !taken[k] && usesHere == 1 && v->type() == n->output()->type() &&
+          o->type().bytes() == n->output()->type().bytes()) {
         out.reuses = &buffers[k];
         taken[k] = true;
         break;

@@ -3,7 +3,10 @@
 #include "ir/Printer.h"
 #include "ir/ScalarExpr.h"
 #include "ir/Verifier.h"
+#include "passes/PassManager.h"
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/reference/Interpreter.h"
+#include "tests/support/Numerics.h"
 #include "runtime/reference/RefKernels.h"
 #include "tests/support/OpSamples.h"
 
@@ -72,6 +75,26 @@ TEST_P(EveryOp, SampleVerifiesPrintsParsesAndRuns) {
   ASSERT_TRUE(again);
   for (size_t i = 0; i < out->size(); ++i)
     EXPECT_TRUE((*out)[i].identical((*again)[i]));
+}
+
+// Every op on the CPU backend against the reference (f32 atol 1e-5, rtol 1e-4).
+TEST_P(EveryOp, CpuMatchesReference) {
+  const OpDef& op = *GetParam();
+  test::OpSample s = test::sampleFor(op);
+  ASSERT_TRUE(s.graph);
+  auto want = runReference(*s.graph, s.inputs);
+  ASSERT_TRUE(want) << want.error().message();
+  std::shared_ptr<Graph> g = s.graph->clone();
+  ASSERT_TRUE(runPipeline(*g, {"plan-memory"}, {}, {}));
+  CpuOptions o;
+  o.threads = 2;
+  auto exe = CpuExecutable::compile(g, o);
+  ASSERT_TRUE(exe) << exe.error().message();
+  auto got = (*exe)->run(s.inputs);
+  ASSERT_TRUE(got) << got.error().message();
+  ASSERT_EQ(got->size(), want->size());
+  for (size_t i = 0; i < got->size(); ++i)
+    EXPECT_ALL_CLOSE((*got)[i], (*want)[i], {1e-5, 1e-4}) << op.name;
 }
 
 TEST_P(EveryOp, ShapeRuleRejectsWrongArity) {

@@ -7,6 +7,7 @@
 #include "ir/Verifier.h"
 #include "passes/MemoryPlan.h"
 #include "passes/PassManager.h"
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/reference/Interpreter.h"
 #include "tests/support/Numerics.h"
 
@@ -117,6 +118,16 @@ TEST_P(Golden, PassOutputMatches) {
   ASSERT_EQ(after->size(), before->size());
   for (size_t i = 0; i < after->size(); ++i)
     EXPECT_ALL_CLOSE((*after)[i], (*before)[i], {1e-6, 1e-5});
+
+  // The same graph, memory-planned, on the CPU backend (which reads the plan).
+  std::shared_ptr<Graph> planned = (*g)->clone();
+  ASSERT_TRUE(runPipeline(*planned, {"plan-memory"}, ctx, {}));
+  auto exe = CpuExecutable::compile(planned, {});
+  ASSERT_TRUE(exe) << exe.error().message();
+  auto cpu = (*exe)->run(inputs);
+  ASSERT_TRUE(cpu) << cpu.error().message();
+  for (size_t i = 0; i < cpu->size(); ++i)
+    EXPECT_ALL_CLOSE((*cpu)[i], (*before)[i], {1e-5, 1e-4});
 }
 
 INSTANTIATE_TEST_SUITE_P(Passes, Golden, testing::ValuesIn(loadCases()),

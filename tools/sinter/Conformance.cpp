@@ -3,6 +3,7 @@
 
 #include "frontend/onnx/OnnxImport.h"
 #include "passes/PassManager.h"
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/reference/Interpreter.h"
 
 #include <algorithm>
@@ -105,7 +106,7 @@ std::string compare(const Tensor& got, const Tensor& want) {
 //
 // Test models feed shapes, pads and axes as graph inputs; Sinter compiles static shapes, so each
 // data set is imported with its input values available to the rules that need constants.
-std::string runTest(const fs::path& dir, bool& unsupported, bool optimize) {
+std::string runTest(const fs::path& dir, bool& unsupported, bool optimize, const std::string& target) {
   int sets = 0;
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (!entry.is_directory() || entry.path().filename().string().rfind("test_data_set_", 0) != 0)
@@ -139,14 +140,26 @@ std::string runTest(const fs::path& dir, bool& unsupported, bool optimize) {
       return fmt::format("the model has {} inputs, the data set {}", (*g)->inputs().size(), inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i)
       inputs[i] = asBfloat16IfStoredAsU16(std::move(inputs[i]), (*g)->inputs()[i]->type());
-    if (optimize) { // the default pipeline must not change a number the test checks
+    if (optimize || target == "cpu") { // the pipeline must not change a number the test checks
       PassContext ctx;
       ctx.evaluate = evaluateNode;
-      auto r = runPipeline(**g, defaultPipeline(false), ctx, {});
+      auto r = runPipeline(**g, optimize ? defaultPipeline(false) : std::vector<std::string>{"plan-memory"}, ctx, {});
       if (!r)
         return r.error().message();
     }
-    auto outs = runReference(**g, inputs);
+    Expected<std::vector<Tensor>> outs = std::vector<Tensor>{};
+    if (target == "cpu") {
+      CpuOptions co;
+      co.threads = 2;
+      auto exe = CpuExecutable::compile(std::shared_ptr<const Graph>(std::move(*g)), co);
+      if (!exe) {
+        unsupported = exe.error().isUnsupported();
+        return exe.error().message();
+      }
+      outs = (*exe)->run(inputs);
+    } else {
+      outs = runReference(**g, inputs);
+    }
     if (!outs)
       return outs.error().message();
     for (size_t i = 0; i < outs->size(); ++i) {
@@ -172,7 +185,7 @@ Action addConformance(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("conformance", "Run the ONNX backend node tests and print pass/fail/unsupported");
-  cmd->add_option("--target", o->target, "target to run on (this build: reference)")
+  cmd->add_option("--target", o->target, "target to run on (this build: reference, cpu)")
       ->check(CLI::IsMember({"reference", "cpu", "cuda"}));
   cmd->add_option("--filter", o->filter, "run only tests whose name matches this regex (ECMAScript, searched)");
   cmd->add_option("--data", o->data, "folder of test_* folders (Debian's libonnx-testdata)");
@@ -181,8 +194,8 @@ Action addConformance(CLI::App& app) {
   cmd->footer("Exit status 1 when a test of a claimed op family fails or is unsupported (unless listed as\n"
               "excused, with the reason, in tools/sinter/Conformance.cpp), or when any imported test fails.");
   return [o]() -> Error {
-    if (o->target != "reference")
-      return makeError("target '{}' is not available in this build (available: reference)", o->target);
+    if (o->target == "cuda")
+      return makeError("target '{}' is not available in this build (available: cpu, reference)", o->target);
     std::regex re;
     try {
       re = std::regex(o->filter.empty() ? "." : o->filter);
@@ -206,7 +219,7 @@ Action addConformance(CLI::App& app) {
       const Excuse* excuse = excuseFor(name);
       bool unsupported = false;
       progress(fmt::format("{} ...", name));
-      std::string why = runTest(t, unsupported, !o->noPasses);
+      std::string why = runTest(t, unsupported, !o->noPasses, o->target);
       progressDone();
       Totals& tot = isClaimed ? claimedTotals : allTotals;
       std::string status;
