@@ -143,6 +143,7 @@ struct CpuExecutable::Impl {
   std::vector<std::unique_ptr<char, void (*)(void*)>> scratch;
   std::unordered_map<const Value*, Tensor> constants;
   CpuCompileStats stats;
+  std::vector<CpuExecutable::KernelTime> times;
 
   // Base address of a value's data for this run.
   char* pointerOf(const Value* v, const std::unordered_map<const Value*, const Tensor*>& inputs) {
@@ -162,6 +163,7 @@ CpuExecutable::CpuExecutable(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 CpuExecutable::~CpuExecutable() = default;
 const CpuCompileStats& CpuExecutable::stats() const { return impl_->stats; }
 int CpuExecutable::threads() const { return impl_->pool->size(); }
+std::vector<CpuExecutable::KernelTime> CpuExecutable::kernelTimes() const { return impl_->times; }
 
 Expected<std::unique_ptr<CpuExecutable>> CpuExecutable::compile(std::shared_ptr<const Graph> g, const CpuOptions& o) {
   auto start = std::chrono::steady_clock::now();
@@ -238,6 +240,8 @@ Expected<std::unique_ptr<CpuExecutable>> CpuExecutable::compile(std::shared_ptr<
     scratch = std::max(scratch, k.scratchBytes);
   for (int t = 0; t < impl->pool->size(); ++t)
     impl->scratch.emplace_back(static_cast<char*>(alignedAlloc(static_cast<size_t>(scratch))), std::free);
+  for (const CpuKernel& k : impl->program.kernels)
+    impl->times.push_back({g->describe(k.node) + (k.node->is(ops::Fused) ? " " + k.node->attrs().getString("kind") : ""), 0, 0});
   impl->stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   impl->stats.kernels = impl->program.kernels.size();
   impl->stats.arenaBytes = arenaBytes;
@@ -267,11 +271,14 @@ Expected<std::vector<Tensor>> CpuExecutable::run(const std::vector<Tensor>& inpu
     std::atomic<int32_t> status{0};
     KernelFn fn = im.fns[k];
     char** args = ptrs.data();
+    auto t0 = std::chrono::steady_clock::now();
     im.pool->parallelFor(kernel.items, [&](int64_t b, int64_t e, int t) {
       int32_t s = fn(args, b, e, im.scratch[static_cast<size_t>(t)].get());
       if (s != 0)
         status.store(s);
     });
+    im.times[k].seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++im.times[k].calls;
     if (int32_t s = status.load())
       return makeError("{}: {}", g.describe(kernel.node), im.program.errors[static_cast<size_t>(s - 1)]);
   }

@@ -34,6 +34,14 @@ public:
   static Expected<std::unique_ptr<CpuExecutable>> compile(std::shared_ptr<const Graph> g, const CpuOptions& options);
   ~CpuExecutable();
 
+  /// Per-kernel wall time of the runs so far (label, total seconds, calls), in kernel order.
+  struct KernelTime {
+    std::string label;
+    double seconds = 0;
+    int64_t calls = 0;
+  };
+  std::vector<KernelTime> kernelTimes() const;
+
   /// Runs on inputs of the graph's input types (in order); returns the outputs.
   Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs);
   const CpuCompileStats& stats() const;

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   cli::Action dump = cli::addDump(app);
   cli::Action run = cli::addRun(app);
   cli::Action compile = cli::addCompile(app);
+  cli::Action bench = cli::addBench(app);
   cli::Action exportCmd = cli::addExport(app);
   cli::Action conformance = cli::addConformance(app);
   try {
@@ -37,6 +38,8 @@ int main(int argc, char** argv) {
       err = run();
     else if (app.got_subcommand("compile"))
       err = compile();
+    else if (app.got_subcommand("bench"))
+      err = bench();
     else if (app.got_subcommand("export"))
       err = exportCmd();
     else if (app.got_subcommand("conformance"))
