@@ -16,6 +16,12 @@ struct ConvShape {
 /// C[Mg x OH*OW] = W_g[Mg x Cg*KH*KW] * im2col(x) with the bias and epilogue applied once per tile.
 Error emitConvGemm(KernelBuilder& kb, const Node& conv, const ConvShape& cs, const Binding& bind, const Epilogue& epi);
 
+/// Whether the direct convolution applies: f32 data and constant weights (it repacks them once).
+bool directConvApplies(KernelBuilder& kb, const Node& conv, const Binding& bind);
+/// f32 direct convolution vectorised over output channels (codegen/cpu/DirectConv.cpp).
+Error emitDirectConv(KernelBuilder& kb, const Node& conv, const ConvShape& cs, const Binding& bind,
+                     const Epilogue& epi, llvm::Module& m, CpuProgram& program, const CpuTarget& target);
+
 /// f32 gemm (trans_a = 0): y[M x N] = alpha * x[M x K] * op(w) + beta * c, then the epilogue.
 Error emitGemmPacked(KernelBuilder& kb, const Node& gemm, const Binding& bind, const Epilogue& epi);
 

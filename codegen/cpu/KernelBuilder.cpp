@@ -35,12 +35,15 @@ namespace {
 bool isUnsigned(DType t) { return t == DType::U8 || t == DType::U16 || t == DType::U32 || t == DType::U64; }
 } // namespace
 
-KernelBuilder::KernelBuilder(Module& m, CpuKernel& kernel, CpuProgram& program, const CpuTarget& target)
+KernelBuilder::KernelBuilder(Module& m, CpuKernel& kernel, CpuProgram& program, const CpuTarget& target,
+                             bool prepare)
     : m_(m), kernel_(kernel), program_(program), target_(target), b_(m.getContext()) {
   LLVMContext& c = m.getContext();
   Type* ptr = PointerType::getUnqual(c);
-  auto* fty = FunctionType::get(Type::getInt32Ty(c), {ptr, Type::getInt64Ty(c), Type::getInt64Ty(c), ptr}, false);
-  fn_ = Function::Create(fty, Function::ExternalLinkage, kernel.symbol, m);
+  auto* fty = FunctionType::get(Type::getInt32Ty(c), {ptr, Type::getInt64Ty(c), Type::getInt64Ty(c), ptr, ptr}, false);
+  if (prepare)
+    kernel.prepSymbol = kernel.symbol + "_prep";
+  fn_ = Function::Create(fty, Function::ExternalLinkage, prepare ? kernel.prepSymbol : kernel.symbol, m);
   fn_->addFnAttr(Attribute::NoUnwind);
   auto* entry = BasicBlock::Create(c, "entry", fn_);
   b_.SetInsertPoint(entry);
@@ -48,7 +51,8 @@ KernelBuilder::KernelBuilder(Module& m, CpuKernel& kernel, CpuProgram& program, 
   Value* bufs = &*args++;
   begin_ = &*args++;
   end_ = &*args++;
-  scratch_ = &*args;
+  scratch_ = &*args++;
+  persistent_ = &*args;
   for (size_t i = 0; i < kernel.buffers.size(); ++i) {
     Value* slot = b_.CreateConstGEP1_64(ptr, bufs, i);
     auto* p = b_.CreateLoad(ptr, slot, fmt::format("buf{}", i));

@@ -21,19 +21,23 @@ llvm::Type* storageType(llvm::LLVMContext& c, DType t);
 
 class KernelBuilder {
 public:
-  /// Starts `i32 symbol(ptr bufs, i64 begin, i64 end, ptr scratch)` for `kernel` in `m`.
-  KernelBuilder(llvm::Module& m, CpuKernel& kernel, CpuProgram& program, const CpuTarget& target);
+  /// Starts `i32 symbol(ptr bufs, i64 begin, i64 end, ptr scratch, ptr persistent)` for `kernel`
+  /// in `m` (or, with `prepare`, the kernel's prepare function `symbol_prep`).
+  KernelBuilder(llvm::Module& m, CpuKernel& kernel, CpuProgram& program, const CpuTarget& target,
+                bool prepare = false);
   const CpuTarget& target() const { return target_; }
 
   llvm::IRBuilder<>& b() { return b_; }
   llvm::LLVMContext& ctx() { return m_.getContext(); }
   llvm::Module& module() { return m_; }
   CpuKernel& kernel() { return kernel_; }
+  CpuProgram& program() { return program_; }
   const Node& node() const { return *kernel_.node; }
 
   llvm::Value* begin() const { return begin_; }
   llvm::Value* end() const { return end_; }
   llvm::Value* scratch() const { return scratch_; }
+  llvm::Value* persistent() const { return persistent_; }
   /// Base pointer of buffer i (operands first, then results).
   llvm::Value* buffer(size_t i) const { return ptrs_[i]; }
   const TensorType& type(size_t i) const { return kernel_.buffers[i]->type(); }
@@ -87,7 +91,7 @@ private:
   CpuTarget target_;
   llvm::IRBuilder<> b_;
   llvm::Function* fn_;
-  llvm::Value *begin_, *end_, *scratch_;
+  llvm::Value *begin_, *end_, *scratch_, *persistent_;
   std::vector<llvm::Value*> ptrs_;
 };
 

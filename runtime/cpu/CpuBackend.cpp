@@ -122,7 +122,7 @@ private:
   bool* hit_;
 };
 
-using KernelFn = int32_t (*)(char**, int64_t, int64_t, char*);
+using KernelFn = int32_t (*)(char**, int64_t, int64_t, char*, char*);
 
 void* alignedAlloc(size_t bytes) {
   size_t size = (std::max<size_t>(bytes, 64) + 63) / 64 * 64;
@@ -138,6 +138,7 @@ struct CpuExecutable::Impl {
   CpuProgram program;
   std::unique_ptr<llvm::orc::LLJIT> jit;
   std::vector<KernelFn> fns;
+  std::vector<std::unique_ptr<char, void (*)(void*)>> persistent;
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<char, void (*)(void*)> arena{nullptr, std::free};
   std::vector<std::unique_ptr<char, void (*)(void*)>> scratch;
@@ -227,14 +228,31 @@ Expected<std::unique_ptr<CpuExecutable>> CpuExecutable::compile(std::shared_ptr<
   impl->jit = std::move(*jit);
   if (auto e = impl->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(mod->module), std::move(mod->context))))
     return makeError("JIT: {}", errorText(std::move(e)));
+  impl->pool = std::make_unique<ThreadPool>(o.threads);
+  impl->arena.reset(static_cast<char*>(alignedAlloc(static_cast<size_t>(arenaBytes))));
   for (const CpuKernel& k : impl->program.kernels) {
     auto sym = impl->jit->lookup(k.symbol);
     if (!sym)
       return makeError("JIT: kernel {}: {}", k.symbol, errorText(sym.takeError()));
     impl->fns.push_back(sym->toPtr<KernelFn>());
+    impl->persistent.emplace_back(static_cast<char*>(alignedAlloc(static_cast<size_t>(k.persistentBytes))), std::free);
+    if (k.prepSymbol.empty())
+      continue;
+    // Prepare functions repack constant operands (weights) once.
+    auto prep = impl->jit->lookup(k.prepSymbol);
+    if (!prep)
+      return makeError("JIT: kernel {}: {}", k.prepSymbol, errorText(prep.takeError()));
+    std::vector<char*> ptrs;
+    for (const Value* v : k.buffers)
+      ptrs.push_back(impl->pointerOf(v, {}));
+    for (size_t i : k.prepReads) {
+      const Value* v = k.buffers[i];
+      assert((v->isParam() || (v->producer() && v->producer()->is(ops::Constant))) && "prepare reads constants only");
+      (void)v;
+    }
+    if (int32_t s = prep->toPtr<KernelFn>()(ptrs.data(), 0, 1, nullptr, impl->persistent.back().get()))
+      return makeError("{}: prepare failed: {}", g->describe(k.node), impl->program.errors[static_cast<size_t>(s - 1)]);
   }
-  impl->pool = std::make_unique<ThreadPool>(o.threads);
-  impl->arena.reset(static_cast<char*>(alignedAlloc(static_cast<size_t>(arenaBytes))));
   int64_t scratch = 0;
   for (const CpuKernel& k : impl->program.kernels)
     scratch = std::max(scratch, k.scratchBytes);
@@ -273,7 +291,7 @@ Expected<std::vector<Tensor>> CpuExecutable::run(const std::vector<Tensor>& inpu
     char** args = ptrs.data();
     auto t0 = std::chrono::steady_clock::now();
     im.pool->parallelFor(kernel.items, [&](int64_t b, int64_t e, int t) {
-      int32_t s = fn(args, b, e, im.scratch[static_cast<size_t>(t)].get());
+      int32_t s = fn(args, b, e, im.scratch[static_cast<size_t>(t)].get(), im.persistent[k].get());
       if (s != 0)
         status.store(s);
     });

@@ -11,6 +11,8 @@ namespace {
 
 Error conv2d(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
   ConvShape cs = ConvShape::of(op);
+  if (directConvApplies(kb, op, bind))
+    return emitDirectConv(kb, op, cs, bind, epi, kb.module(), kb.program(), kb.target());
   if (op.input(0)->type().dtype == DType::F32 && op.input(1)->type().dtype == DType::F32 &&
       op.output()->type().dtype == DType::F32)
     return emitConvGemm(kb, op, cs, bind, epi);
