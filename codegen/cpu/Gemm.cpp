@@ -337,3 +337,87 @@ Error emitGemmPacked(KernelBuilder& kb, const Node& gemm, const Binding& bind, c
 }
 
 } // namespace sinter::cpu
+
+namespace sinter::cpu {
+
+// y[m][n] = x[m] . w[n] for gemm with trans_b and few rows (fully connected layers at small
+// batch): every work item streams a few rows of w once and keeps MT x NT dot products in vector
+// accumulators along k. Memory-bound on w, as such layers are.
+Error emitGemmDot(KernelBuilder& kb, const Node& gemm, const Binding& bind, const Epilogue& epi) {
+  auto& b = kb.b();
+  const int64_t VF = kb.target().vectorFloats;
+  const Shape& a = gemm.input(0)->type().shape;
+  const Shape& wshape = gemm.input(1)->type().shape;
+  int64_t M = a[0], K = a[1], N = wshape[0];
+  constexpr int64_t kNT = 4;
+  const int64_t MT = std::min<int64_t>(M, 4);
+  double alpha = gemm.attrs().getFloat("alpha"), beta = gemm.attrs().getFloat("beta");
+  auto* vt = FixedVectorType::get(kb.f32(), static_cast<unsigned>(VF));
+  int64_t nTiles = (N + kNT - 1) / kNT, mTiles = (M + MT - 1) / MT;
+  kb.kernel().items = nTiles;
+  Value* x = kb.buffer(bind.in[0]);
+  Value* w = kb.buffer(bind.in[1]);
+  Value* y = kb.buffer(bind.out);
+  int64_t kVec = K / VF, kTail = K % VF;
+  Shape biasShape = gemm.numInputs() > 2 ? gemm.input(2)->type().shape : Shape{};
+  kb.loop(kb.begin(), kb.end(), [&](Value* nt) {
+    Value* n0 = b.CreateMul(nt, kb.c64(kNT));
+    std::vector<Value*> wRow(kNT);
+    for (int64_t j = 0; j < kNT; ++j) // rows past N repeat the last one (computed, not stored)
+      wRow[j] = b.CreateInBoundsGEP(kb.f32(), w, b.CreateMul(smin(b, b.CreateAdd(n0, kb.c64(j)), kb.c64(N - 1)), kb.c64(K)));
+    kb.loop(0, mTiles, [&](Value* mt) {
+      Value* m0 = b.CreateMul(mt, kb.c64(MT));
+      std::vector<Value*> xRow(MT);
+      for (int64_t i = 0; i < MT; ++i)
+        xRow[i] = b.CreateInBoundsGEP(kb.f32(), x, b.CreateMul(smin(b, b.CreateAdd(m0, kb.c64(i)), kb.c64(M - 1)), kb.c64(K)));
+      std::vector<Value*> init(MT * kNT, Constant::getNullValue(vt));
+      auto step = [&](Value* k, const std::vector<Value*>& acc, Value* mask) {
+        std::vector<Value*> xv(MT), wv(kNT), next(acc.size());
+        auto load = [&](Value* row) {
+          Value* p = b.CreateInBoundsGEP(kb.f32(), row, k);
+          return mask ? static_cast<Value*>(b.CreateMaskedLoad(vt, p, Align(4), mask, Constant::getNullValue(vt)))
+                      : static_cast<Value*>(b.CreateAlignedLoad(vt, p, Align(4)));
+        };
+        for (int64_t i = 0; i < MT; ++i)
+          xv[i] = load(xRow[i]);
+        for (int64_t j = 0; j < kNT; ++j)
+          wv[j] = load(wRow[j]);
+        for (int64_t i = 0; i < MT; ++i)
+          for (int64_t j = 0; j < kNT; ++j)
+            next[i * kNT + j] = b.CreateIntrinsic(Intrinsic::fma, {vt}, {xv[i], wv[j], acc[i * kNT + j]});
+        return next;
+      };
+      auto acc = kb.loopCarry(kb.c64(0), kb.c64(kVec), init, [&](Value* kv, const std::vector<Value*>& s) {
+        return step(b.CreateMul(kv, kb.c64(VF)), s, nullptr);
+      }, "kv");
+      if (kTail) {
+        std::vector<Constant*> lanes;
+        for (int64_t l = 0; l < VF; ++l)
+          lanes.push_back(b.getInt1(l < kTail));
+        acc = step(kb.c64(kVec * VF), acc, ConstantVector::get(lanes));
+      }
+      for (int64_t i = 0; i < MT; ++i)
+        for (int64_t j = 0; j < kNT; ++j) {
+          Value* m = b.CreateAdd(m0, kb.c64(i));
+          Value* n = b.CreateAdd(n0, kb.c64(j));
+          kb.ifThen(b.CreateAnd(b.CreateICmpSLT(m, kb.c64(M)), b.CreateICmpSLT(n, kb.c64(N))), [&] {
+            Value* v = b.CreateFAddReduce(kb.cf(0, kb.f32()), acc[i * kNT + j]);
+            Value* flat = b.CreateAdd(b.CreateMul(m, kb.c64(N)), n);
+            if (alpha != 1.0)
+              v = b.CreateFMul(v, kb.cf(alpha, kb.f32()));
+            if (gemm.numInputs() > 2) {
+              Value* c = kb.load(gemm.input(2)->type().dtype, kb.buffer(bind.in[2]),
+                                 broadcastIndex(kb, flat, {M, N}, biasShape), kb.f32());
+              v = b.CreateFAdd(v, beta == 1.0 ? c : b.CreateFMul(c, kb.cf(beta, kb.f32())));
+            }
+            if (!epi.empty())
+              v = epi.apply(kb, v, flat, gemm.output()->type().shape);
+            b.CreateStore(v, b.CreateInBoundsGEP(kb.f32(), y, flat));
+          });
+        }
+    }, "mt");
+  }, "nt");
+  return Error::success();
+}
+
+} // namespace sinter::cpu

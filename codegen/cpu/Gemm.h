@@ -25,4 +25,7 @@ Error emitDirectConv(KernelBuilder& kb, const Node& conv, const ConvShape& cs, c
 /// f32 gemm (trans_a = 0): y[M x N] = alpha * x[M x K] * op(w) + beta * c, then the epilogue.
 Error emitGemmPacked(KernelBuilder& kb, const Node& gemm, const Binding& bind, const Epilogue& epi);
 
+/// f32 gemm with trans_b = 1 and few rows (FC layers at small batch): dot products streaming w.
+Error emitGemmDot(KernelBuilder& kb, const Node& gemm, const Binding& bind, const Epilogue& epi);
+
 } // namespace sinter::cpu

@@ -15,13 +15,15 @@ Error gemm(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogu
   bool f32 = op.output()->type().dtype == DType::F32;
   for (const sinter::Value* v : op.inputs())
     f32 = f32 && v->type().dtype == DType::F32;
-  if (f32 && op.attrs().getInt("trans_a") == 0)
+  bool ta = op.attrs().getInt("trans_a") != 0, tb = op.attrs().getInt("trans_b") != 0;
+  if (f32 && !ta && tb && op.input(0)->type().shape[0] <= 32)
+    return emitGemmDot(kb, op, bind, epi);
+  if (f32 && !ta)
     return emitGemmPacked(kb, op, bind, epi);
   // Generic: one output row per work item, accumulation in the compute type.
   auto& b = kb.b();
   const Shape& a = op.input(0)->type().shape;
   const Shape& w = op.input(1)->type().shape;
-  bool ta = op.attrs().getInt("trans_a") != 0, tb = op.attrs().getInt("trans_b") != 0;
   int64_t M = ta ? a[1] : a[0], K = ta ? a[0] : a[1], N = tb ? w[0] : w[1];
   DType yt = op.output()->type().dtype;
   Type* t = computeType(kb.ctx(), yt);
