@@ -8,33 +8,43 @@ namespace sinter::cpu {
 using namespace llvm;
 using llvm::Value;
 
-// y = x / (bias + alpha/size * sum of squares over the channel window)^beta at one pixel.
-// beta = 0.75 (AlexNet) uses two square roots instead of pow.
-Value* lrnValue(KernelBuilder& kb, const Node& lrn, Value* x, DType xt, Value* n, Value* c, Value* pixel, Type* t) {
+// The LRN of channel plane (n, c) of x into dst (HW values of type t):
+//   dst = x[c] / (bias + alpha/size * sum of x[k]^2 over the channel window)^beta
+// as three vectorisable loops over the plane. beta = 0.75 (AlexNet) takes two square roots
+// instead of pow.
+void lrnPlane(KernelBuilder& kb, const Node& lrn, Value* x, DType xt, Value* n, Value* c, Value* dst, Type* t) {
   auto& b = kb.b();
   const Shape& s = lrn.input(0)->type().shape;
-  int64_t C = s[1], HW = s[2] * s[3];
+  int64_t C = s[1], HW = numElements(std::span(s).subspan(2));
   int64_t size = lrn.attrs().getInt("size");
   double alpha = lrn.attrs().getFloat("alpha"), beta = lrn.attrs().getFloat("beta"),
          bias = lrn.attrs().getFloat("bias");
   int64_t before = (size - 1) / 2;
   Value* lo = b.CreateBinaryIntrinsic(Intrinsic::smax, b.CreateSub(c, kb.c64(before)), kb.c64(0));
   Value* hi = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateAdd(c, kb.c64(size - before)), kb.c64(C));
-  Value* base = b.CreateAdd(b.CreateMul(b.CreateMul(n, kb.c64(C)), kb.c64(HW)), pixel);
-  auto sq = kb.loopCarry(lo, hi, {kb.cf(0, t)}, [&](Value* k, const auto& a) {
-    Value* v = kb.load(xt, x, b.CreateAdd(base, b.CreateMul(k, kb.c64(HW))), t);
-    return std::vector<Value*>{b.CreateFAdd(a[0], b.CreateFMul(v, v))};
-  });
-  Value* d = b.CreateFAdd(kb.cf(bias, t), b.CreateFMul(kb.cf(alpha / static_cast<double>(size), t), sq[0]));
-  Value* p;
-  if (beta == 0.75) {
-    Value* r = kb.math("sqrt", {d});
-    p = b.CreateFMul(r, kb.math("sqrt", {r}));
-  } else {
-    p = kb.math("pow", {d, kb.cf(beta, t)});
-  }
-  Value* xv = kb.load(xt, x, b.CreateAdd(base, b.CreateMul(c, kb.c64(HW))), t);
-  return b.CreateFDiv(xv, p);
+  Value* image = b.CreateMul(b.CreateMul(n, kb.c64(C)), kb.c64(HW));
+  kb.loop(0, HW, [&](Value* p) { b.CreateStore(kb.cf(0, t), b.CreateInBoundsGEP(t, dst, p)); }, "zero");
+  kb.loop(lo, hi, [&](Value* k) {
+    Value* plane = b.CreateAdd(image, b.CreateMul(k, kb.c64(HW)));
+    kb.loop(0, HW, [&](Value* p) {
+      Value* v = kb.load(xt, x, b.CreateAdd(plane, p), t);
+      Value* d = b.CreateInBoundsGEP(t, dst, p);
+      b.CreateStore(b.CreateFAdd(b.CreateLoad(t, d), b.CreateFMul(v, v)), d);
+    }, "sq");
+  }, "win");
+  Value* own = b.CreateAdd(image, b.CreateMul(c, kb.c64(HW)));
+  kb.loop(0, HW, [&](Value* p) {
+    Value* d = b.CreateInBoundsGEP(t, dst, p);
+    Value* den = b.CreateFAdd(kb.cf(bias, t), b.CreateFMul(kb.cf(alpha / static_cast<double>(size), t), b.CreateLoad(t, d)));
+    Value* pw;
+    if (beta == 0.75) {
+      Value* r = kb.math("sqrt", {den});
+      pw = b.CreateFMul(r, kb.math("sqrt", {r}));
+    } else {
+      pw = kb.math("pow", {den, kb.cf(beta, t)});
+    }
+    b.CreateStore(b.CreateFDiv(kb.load(xt, x, b.CreateAdd(own, p), t), pw), d);
+  }, "norm");
 }
 
 namespace {
@@ -46,11 +56,13 @@ Error lrn(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue
   DType yt = op.output()->type().dtype;
   Type* t = computeType(kb.ctx(), yt);
   kb.kernel().items = x.shape[0] * C;
+  kb.kernel().scratchBytes = HW * 8 + 64;
   kb.loop(kb.begin(), kb.end(), [&](Value* item) {
     Value* n = b.CreateUDiv(item, kb.c64(C));
     Value* c = b.CreateURem(item, kb.c64(C));
+    lrnPlane(kb, op, kb.buffer(bind.in[0]), x.dtype, n, c, kb.scratch(), t);
     kb.loop(0, HW, [&](Value* p) {
-      Value* v = lrnValue(kb, op, kb.buffer(bind.in[0]), x.dtype, n, c, p, t);
+      Value* v = b.CreateLoad(t, b.CreateInBoundsGEP(t, kb.scratch(), p));
       Value* flat = b.CreateAdd(b.CreateMul(item, kb.c64(HW)), p);
       kb.store(yt, kb.buffer(bind.out), flat, epi.apply(kb, v, flat, op.output()->type().shape));
     }, "p");
