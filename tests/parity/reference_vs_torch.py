@@ -256,19 +256,21 @@ def model_case(name, builtin, torch_model, shape, extra=(), rtol=1e-4, atol=1e-6
         load_into(torch_model, wdir, names)
         x = rand(*shape)
         np.save(os.path.join(d, "x.npy"), x)
-        r = subprocess.run([SINTER, "run", builtin, *extra, "--target", "reference", "--input",
-                            f"data={d}/x.npy", "--output", f"{d}/y.npy"], capture_output=True, text=True)
-        if r.returncode != 0:
-            failures.append(f"{name}: run failed: {r.stderr}")
-            return
-        got = np.load(os.path.join(d, "y.npy"))
         with torch.no_grad():
             want = torch_model.eval()(T(x)).numpy()
-        if got.shape != want.shape or not np.allclose(got, want, rtol=rtol, atol=atol):
-            err = np.abs(got - want).max() if got.shape == want.shape else "shape"
-            failures.append(f"{name}: outputs differ from PyTorch (max abs error {err})")
-            return
-        print(f"ok   {name} (max abs error {np.abs(got - want).max():.2e}, max |y| {np.abs(want).max():.3f})")
+        for target in ("reference", "cpu"):
+            r = subprocess.run([SINTER, "run", builtin, *extra, "--target", target, "--input",
+                                f"data={d}/x.npy", "--output", f"{d}/y.npy"], capture_output=True, text=True)
+            if r.returncode != 0:
+                failures.append(f"{name} on {target}: run failed: {r.stderr}")
+                continue
+            got = np.load(os.path.join(d, "y.npy"))
+            if got.shape != want.shape or not np.allclose(got, want, rtol=rtol, atol=atol):
+                err = np.abs(got - want).max() if got.shape == want.shape else "shape"
+                failures.append(f"{name} on {target}: outputs differ from PyTorch (max abs error {err})")
+                continue
+            print(f"ok   {name} on {target} (max abs error {np.abs(got - want).max():.2e}, "
+                  f"max |y| {np.abs(want).max():.3f})")
 
 
 def models_cases():

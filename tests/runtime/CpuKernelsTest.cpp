@@ -1,0 +1,125 @@
+// The CPU backend's specialised paths against the reference: direct convolution (weights as
+// parameters) over awkward shapes, packed and dot-product gemm, fused LRN + max-pool, epilogues.
+#include "frontend/GraphBuilder.h"
+#include "ir/OpTable.h"
+#include "passes/PassManager.h"
+#include "runtime/cpu/CpuBackend.h"
+#include "runtime/reference/Interpreter.h"
+#include "tests/support/Numerics.h"
+
+#include <gtest/gtest.h>
+
+namespace sinter {
+namespace {
+
+TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
+
+// Optimises (default pipeline) and runs `g` on the CPU and the reference; compares.
+void expectCpuMatchesReference(std::unique_ptr<Graph> g, uint64_t seed = 1, test::Tolerance tol = {1e-5, 1e-4}) {
+  std::vector<Tensor> in;
+  for (const Value* v : g->inputs())
+    in.push_back(test::randomTensor(v->type(), seed++));
+  auto want = runReference(*g, in);
+  ASSERT_TRUE(want) << want.error().message();
+  PassContext ctx;
+  ctx.evaluate = evaluateNode;
+  ASSERT_TRUE(runPipeline(*g, defaultPipeline(false), ctx, {}));
+  auto exe = CpuExecutable::compile(std::shared_ptr<Graph>(std::move(g)), {});
+  ASSERT_TRUE(exe) << exe.error().message();
+  auto got = (*exe)->run(in);
+  ASSERT_TRUE(got) << got.error().message();
+  for (size_t i = 0; i < got->size(); ++i)
+    EXPECT_ALL_CLOSE((*got)[i], (*want)[i], tol);
+}
+
+struct ConvCase {
+  Shape x;
+  int64_t m, k;
+  std::array<int64_t, 2> stride;
+  std::array<int64_t, 4> pad;
+  int64_t group;
+  bool relu;
+};
+
+class DirectConv : public testing::TestWithParam<ConvCase> {};
+
+TEST_P(DirectConv, MatchesReference) {
+  const ConvCase& c = GetParam();
+  GraphBuilder b("conv");
+  Value* x = b.input("x", f32(c.x));
+  Value* w = b.param("w", f32({c.m, c.x[1] / c.group, c.k, c.k}), test::randomTensor(f32({c.m, c.x[1] / c.group, c.k, c.k}), 7));
+  Value* bias = b.param("b", f32({c.m}), test::randomTensor(f32({c.m}), 8));
+  Value* y = b.conv2d(x, w, bias, c.stride, c.pad, c.group, "y");
+  if (c.relu)
+    y = b.relu(y, "r");
+  auto g = b.finish({y});
+  ASSERT_TRUE(g) << g.error().message();
+  expectCpuMatchesReference(std::move(*g));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, DirectConv,
+    testing::Values(ConvCase{{2, 3, 23, 23}, 10, 5, {4, 4}, {0, 0, 0, 0}, 1, true},   // conv1-like, odd sizes
+                    ConvCase{{1, 8, 9, 11}, 34, 3, {1, 1}, {1, 1, 1, 1}, 2, true},     // groups, M not /32
+                    ConvCase{{1, 4, 7, 20}, 33, 3, {1, 2}, {2, 0, 1, 3}, 1, false},   // asymmetric pads
+                    ConvCase{{3, 5, 6, 6}, 7, 1, {1, 1}, {0, 0, 0, 0}, 1, true},       // 1x1
+                    ConvCase{{1, 2, 5, 31}, 48, 5, {1, 1}, {2, 2, 2, 2}, 1, true}));   // rows of 31 pixels
+
+TEST(CpuKernels, GemmPathsMatchReference) {
+  for (int64_t m : {1, 5, 32, 40}) // dot product up to 32 rows, packed above
+    for (bool tb : {true, false}) {
+      GraphBuilder b("gemm");
+      Value* x = b.input("x", f32({m, 37}));
+      Shape ws = tb ? Shape{19, 37} : Shape{37, 19};
+      Value* w = b.param("w", f32(ws), test::randomTensor(f32(ws), 3));
+      Value* bias = b.param("b", f32({19}), test::randomTensor(f32({19}), 4));
+      Value* y = b.op(ops::Gemm, {x, w, bias}, {{"trans_b", int64_t{tb}}, {"alpha", 0.5}}, "y");
+      y = b.relu(y, "r");
+      auto g = b.finish({y});
+      ASSERT_TRUE(g) << g.error().message();
+      SCOPED_TRACE(fmt::format("m={} trans_b={}", m, tb));
+      expectCpuMatchesReference(std::move(*g));
+    }
+}
+
+TEST(CpuKernels, LrnMaxPoolFusedMatchesReference) {
+  GraphBuilder b("lrnpool");
+  Value* x = b.input("x", f32({2, 7, 13, 13}));
+  Value* n = b.lrn(x, 5, 1e-2, 0.75, 2.0, "n");
+  Value* p = b.maxPool2d(n, {3, 3}, {2, 2}, "p");
+  Value* n2 = b.lrn(p, 3, 0.5, 0.6, 1.0, "n2"); // beta != 0.75: the pow path
+  auto g = b.finish({n2});
+  ASSERT_TRUE(g) << g.error().message();
+  expectCpuMatchesReference(std::move(*g));
+}
+
+TEST(CpuKernels, DataDependentErrorsAreReported) {
+  GraphBuilder b("loss");
+  Value* s = b.input("s", f32({3, 4}));
+  Value* l = b.input("labels", {DType::I64, {3}});
+  Value* y = b.op(ops::SoftmaxCrossEntropy, {s, l}, {}, "loss");
+  auto g = b.finish({y});
+  ASSERT_TRUE(g);
+  PassContext ctx;
+  ASSERT_TRUE(runPipeline(**g, {"plan-memory"}, ctx, {}));
+  auto exe = CpuExecutable::compile(std::shared_ptr<Graph>(std::move(*g)), {});
+  ASSERT_TRUE(exe) << exe.error().message();
+  auto r = (*exe)->run({test::randomTensor(f32({3, 4}), 1), test::makeTensor({DType::I64, {3}}, {0, 7, 1})});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(), "node %loss (softmax_cross_entropy): a label is out of range [0, 4) "
+                                 "(softmax_cross_entropy)");
+}
+
+TEST(CpuKernels, UnplannedGraphsAreRefused) {
+  GraphBuilder b("raw");
+  Value* x = b.input("x", f32({4}));
+  auto g = b.finish({b.relu(x, "y")});
+  ASSERT_TRUE(g);
+  auto exe = CpuExecutable::compile(std::shared_ptr<Graph>(std::move(*g)), {});
+  ASSERT_FALSE(exe);
+  EXPECT_EQ(exe.error().message(),
+            "%y has no arena offset: run the pass pipeline (plan-memory) before the CPU backend");
+}
+
+} // namespace
+} // namespace sinter
