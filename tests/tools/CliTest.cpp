@@ -1,5 +1,7 @@
 // The sinter CLI as a user runs it: exit codes, exact error lines, outputs on disk.
 #include "runtime/Npy.h"
+#include "runtime/cuda/CudaCompile.h"
+#include "runtime/cuda/CudaDevice.h"
 #include "tests/support/Numerics.h"
 
 #include <gtest/gtest.h>
@@ -36,9 +38,9 @@ protected:
     ss << f.rdbuf();
     return ss.str();
   }
-  // Runs `sinter ARGS` in the test folder.
-  Result sinter(const std::string& args) const {
-    std::string cmd = "cd '" + dir_.string() + "' && '" SINTER_BIN "' " + args + " >out.txt 2>err.txt";
+  // Runs `sinter ARGS` in the test folder (with `env`, e.g. "SINTER_CACHE_DIR=cache", set).
+  Result sinter(const std::string& args, const std::string& env = "") const {
+    std::string cmd = "cd '" + dir_.string() + "' && " + env + " '" SINTER_BIN "' " + args + " >out.txt 2>err.txt";
     int status = std::system(cmd.c_str());
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(path("out.txt")), slurp(path("err.txt"))};
   }
@@ -121,6 +123,50 @@ TEST_F(Cli, RunWithoutFilesPrintsTopClasses) {
   EXPECT_NE(r.out.find("time: "), std::string::npos);
 }
 
+// `sinter compile --target cuda` needs no GPU; the cache command lists, verifies and clears.
+TEST_F(Cli, CompileForCudaFillsTheCacheThatCacheCommandsManage) {
+  if (!nvrtcAvailable())
+    GTEST_SKIP() << "this build has no CUDA toolkit (NVRTC)";
+  Result c = sinter("compile alexnet-narrow --target cuda --arch sm_80 --precision tf32");
+  ASSERT_EQ(c.code, 0) << c.err;
+  EXPECT_NE(c.out.find("CUDA kernels of alexnet-narrow for sm_80 (tf32)"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("mma.sync m16n8k8 TF32"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("registers"), std::string::npos) << c.out;
+  EXPECT_EQ(c.out.find("WARNINGS"), std::string::npos) << c.out;
+  const std::string own = "SINTER_CACHE_DIR=cache";
+  Result fill = sinter("compile alexnet-narrow --target cuda --arch sm_90", own);
+  ASSERT_EQ(fill.code, 0) << fill.err;
+  EXPECT_NE(fill.out.find("compiled 12 kernels"), std::string::npos) << fill.out;
+  EXPECT_NE(fill.out.find("(0 from the kernel cache)"), std::string::npos) << fill.out;
+  Result again = sinter("compile alexnet-narrow --target cuda --arch sm_90", own);
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.out.find("(12 from the kernel cache)"), std::string::npos) << again.out;
+  Result ls = sinter("cache ls --dir cache --kind cuda");
+  ASSERT_EQ(ls.code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("cuda: 12 entries"), std::string::npos) << ls.out;
+  Result ok = sinter("cache verify --dir cache");
+  EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find("every entry is valid"), std::string::npos) << ok.out;
+  // Damage one entry: verify names it and fails; compile replaces it.
+  fs::path victim;
+  for (const auto& e : fs::directory_iterator(path("cache/cuda")))
+    victim = e.path();
+  fs::resize_file(victim, fs::file_size(victim) / 3);
+  Result bad = sinter("cache verify --dir cache");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.out.find("INVALID"), std::string::npos) << bad.out;
+  EXPECT_EQ(bad.err, "error: 1 of 12 cache entries are invalid (they are ignored and recompiled when needed; 'sinter cache "
+                     "clear' removes them)\n");
+  Result fixed = sinter("compile alexnet-narrow --target cuda --arch sm_90", own);
+  ASSERT_EQ(fixed.code, 0) << fixed.err;
+  EXPECT_NE(fixed.out.find("(11 from the kernel cache)"), std::string::npos) << fixed.out;
+  EXPECT_EQ(sinter("cache verify --dir cache").code, 0);
+  Result clear = sinter("cache clear --dir cache");
+  EXPECT_EQ(clear.code, 0);
+  EXPECT_NE(clear.out.find("cuda: removed 12 entries"), std::string::npos) << clear.out;
+  EXPECT_EQ(sinter("cache frobnicate").code, 2);
+}
+
 TEST_F(Cli, BadInputGetsOneErrorLineAndExit1) {
   auto expectError = [&](const std::string& args, const std::string& line) {
     Result r = sinter(args);
@@ -159,8 +205,14 @@ TEST_F(Cli, BadInputGetsOneErrorLineAndExit1) {
   expectError("run alexnet-narrow --random-input --input label=small.npy",
               "alexnet-narrow: the model has no input 'label' (inputs: data)");
   expectError("run alexnet-narrow --input data", "--input 'data' must be NAME=FILE.npy");
-  expectError("run alexnet-narrow --random-input --target cuda",
-              "target 'cuda' is not available in this build (available: cpu, reference)");
+  std::string noGpu;
+  if (!cudaDeviceInfo(&noGpu)) {
+    expectError("run alexnet-narrow --random-input --target cuda",
+                "target 'cuda' is not available here: " + noGpu +
+                    " (available: cpu, reference; 'sinter compile --target cuda' compiles CUDA kernels without a GPU)");
+    expectError("bench alexnet-narrow --target cuda",
+                "target 'cuda' needs a GPU: " + noGpu + " ('sinter compile --target cuda' compiles without one)");
+  }
   expectError("dump alexnet-narrow --input-size 40",
               "alexnet-narrow at input 40x40: %pool5: max_pool2d: height: window 3 (kernel 3, dilation 1) is larger "
               "than the padded input 1");

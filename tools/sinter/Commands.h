@@ -57,6 +57,7 @@ Action addConformance(CLI::App& app);
 Action addExport(CLI::App& app);
 Action addCompile(CLI::App& app);
 Action addBench(CLI::App& app);
+Action addCache(CLI::App& app);
 
 /// Prints a transient progress line on stderr when it is a terminal.
 void progress(const std::string& line);

@@ -4,6 +4,11 @@
 #include "ir/OpTable.h"
 #include "ir/Printer.h"
 #include "passes/MemoryPlan.h"
+#include "runtime/cuda/CudaCompile.h"
+#include "runtime/cuda/CudaDevice.h"
+
+#include <charconv>
+#include <chrono>
 
 namespace sinter::cli {
 
@@ -17,33 +22,79 @@ std::string human(double v, const char* unit) {
   }
   return fmt::format("{:.1f} {}{}", v, prefixes[i], unit);
 }
+// Generates CUDA C for every kernel and compiles it with NVRTC (cached); prints the tile rules,
+// the resources each kernel uses, and the timings.
+Error compileForCuda(const Graph& graph, const std::string& model, std::string arch, const std::string& precision) {
+  if (!nvrtcAvailable())
+    return makeError("target 'cuda' is not available: this build has no CUDA toolkit (NVRTC)");
+  int sm = 90;
+  if (arch.empty()) {
+    if (auto dev = cudaDeviceInfo())
+      sm = dev->sm;
+  } else {
+    int v = 0;
+    auto [p, ec] = std::from_chars(arch.data() + (arch.rfind("sm_", 0) == 0 ? 3 : 0), arch.data() + arch.size(), v);
+    if (ec != std::errc() || p != arch.data() + arch.size() || v < 50 || v > 200)
+      return Error::usage(fmt::format("--arch '{}' is not an architecture such as sm_90", arch));
+    sm = v;
+  }
+  CudaTarget target;
+  target.sm = sm;
+  target.precision = precision == "tf32" ? CudaPrecision::TF32 : CudaPrecision::F32;
+  if (target.precision == CudaPrecision::TF32 && sm < 80)
+    return Error::usage(fmt::format("--precision tf32 needs sm_80 or newer, not sm_{}", sm));
+  auto start = std::chrono::steady_clock::now();
+  auto prog = emitCudaProgram(graph, target);
+  if (!prog)
+    return prog.error().context(model);
+  CudaCompileOptions copts;
+  copts.sm = sm;
+  auto bins = compileCudaProgram(*prog, copts);
+  if (!bins)
+    return bins.error().context(model);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  size_t hits = 0;
+  fmt::print("CUDA kernels of {} for sm_{} ({}), NVRTC {}:\n", model, sm, precision, nvrtcVersionString());
+  for (size_t i = 0; i < prog->kernels.size(); ++i) {
+    const CudaKernel& k = prog->kernels[i];
+    const CompiledKernel& c = (*bins)[i];
+    hits += c.cacheHit;
+    fmt::print("  {:<28} grid {}x{}x{} block {}  {}\n", k.name, k.grid[0], k.grid[1], k.grid[2], k.block[0], k.rule);
+    fmt::print("  {:<28} {}{}\n", "", resourceReport(c), nvrtcWarnings(c).empty() ? "" : "  WARNINGS: " + nvrtcWarnings(c));
+  }
+  fmt::print("compiled {} kernels in {:.3f} s ({} from the kernel cache)\n", prog->kernels.size(), secs, hits);
+  return Error::success();
+}
+
 } // namespace
 
 Action addCompile(CLI::App& app) {
   struct Opts {
-    std::string model, target = "auto";
+    std::string model, target = "auto", arch, precision = "f32";
     BuiltinOptions builtin;
     PipelineFlags pipeline;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("compile", "Optimise a model and report its kernels and memory plan");
   cmd->add_option("MODEL", o->model, "a .onnx or .sir file, '-' for stdin, or a built-in");
-  cmd->add_option("--target", o->target, "reference, cpu or cuda (this build: reference; code generation comes "
-                                          "with the CPU and CUDA backends)")
+  cmd->add_option("--target", o->target, "reference, cpu or cuda (cuda compiles with NVRTC and needs no GPU)")
       ->check(CLI::IsMember({"auto", "reference", "cpu", "cuda"}));
+  cmd->add_option("--arch", o->arch, "CUDA architecture, e.g. sm_90 (default: the live GPU's, else sm_90)");
+  cmd->add_option("--precision", o->precision, "f32 (exact, FFMA) or tf32 (tensor cores) for conv and gemm")
+      ->check(CLI::IsMember({"f32", "tf32"}));
   o->builtin.add(*cmd);
   o->pipeline.add(*cmd, /*withPipelineFlag=*/false);
   return [o, cmd]() -> Error {
     auto done = listPassesOrRequireModel(o->pipeline, o->model);
     if (!done || *done)
       return done ? Error::success() : done.error();
-    if (o->target == "cpu" || o->target == "cuda")
-      return makeError("target '{}' is not available in this build (available: reference)", o->target);
     auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/false);
     if (!g)
       return g.error();
     SINTER_CHECK(o->pipeline.run(**g, [](const std::string& s) { fmt::print("{}", s); }));
     const Graph& graph = **g;
+    if (o->target == "cuda")
+      return compileForCuda(graph, o->model, o->arch, o->precision);
     fmt::print("kernels of {} ({} nodes after the pipeline):\n", o->model, graph.numNodes());
     fmt::print("  {:>3}  {:<28} {:<34} {:<22} {:>12} {:>12}\n", "#", "result", "ops", "shape", "FLOPs", "bytes");
     int k = 0;

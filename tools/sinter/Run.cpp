@@ -5,6 +5,7 @@
 #include "ir/Printer.h"
 #include "runtime/Npy.h"
 #include "runtime/cpu/CpuBackend.h"
+#include "runtime/cuda/CudaDevice.h"
 #include "runtime/reference/Interpreter.h"
 
 #include <algorithm>
@@ -22,9 +23,11 @@ double secondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// Targets this build can run; the default is the first available of cuda, cpu, reference.
+// Targets this machine can run; the default is the first available of cuda, cpu, reference.
 constexpr std::string_view kTargets[] = {"cuda", "cpu", "reference"};
-bool targetAvailable(std::string_view t) { return t == "reference" || t == "cpu"; }
+bool targetAvailable(std::string_view t, std::string* why = nullptr) {
+  return t == "reference" || t == "cpu" || (t == "cuda" && cudaDeviceInfo(why).has_value());
+}
 
 Tensor randomInput(const TensorType& type, uint64_t seed) {
   Tensor t(type);
@@ -60,7 +63,7 @@ void printTop(const std::string& name, const Tensor& t, int top) {
 
 Action addRun(CLI::App& app) {
   struct Opts {
-    std::string model, target = "auto", output, outputDir, weights;
+    std::string model, target = "auto", output, outputDir, weights, precision = "f32";
     std::vector<std::string> inputs;
     bool random = false;
     uint64_t inputSeed = 0;
@@ -79,9 +82,11 @@ Action addRun(CLI::App& app) {
   cmd->add_option("--input-seed", o->inputSeed, "seed for --random-input");
   cmd->add_option("-o,--output", o->output, "write the (single) output to FILE.npy");
   cmd->add_option("--output-dir", o->outputDir, "write every output to DIR/NAME.npy");
-  cmd->add_option("--target", o->target, "reference, cpu or cuda; auto picks the fastest available "
-                                          "(this build: cpu)")
+  cmd->add_option("--target", o->target, "reference, cpu or cuda; auto: cuda when a GPU and driver are "
+                                          "present, else cpu")
       ->check(CLI::IsMember({"auto", "reference", "cpu", "cuda"}));
+  cmd->add_option("--precision", o->precision, "cuda: f32 (exact, FFMA) or tf32 (tensor cores) for conv and gemm")
+      ->check(CLI::IsMember({"f32", "tf32"}));
   cmd->add_option("--weights", o->weights, "load parameters from DIR/NAME.npy (replacing a built-in's "
                                            "initial weights)");
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)")->check(CLI::Range(0, 1024));
@@ -94,11 +99,13 @@ Action addRun(CLI::App& app) {
     auto done = listPassesOrRequireModel(o->pipeline, o->model);
     if (!done || *done)
       return done ? Error::success() : done.error();
-    std::string target = o->target;
+    std::string target = o->target, why;
     if (target == "auto")
-      target = *std::find_if(std::begin(kTargets), std::end(kTargets), targetAvailable);
-    if (!targetAvailable(target))
-      return makeError("target '{}' is not available in this build (available: cpu, reference)", target);
+      target = *std::find_if(std::begin(kTargets), std::end(kTargets), [](std::string_view t) { return targetAvailable(t); });
+    if (!targetAvailable(target, &why))
+      return makeError("target '{}' is not available here: {} (available: cpu, reference; 'sinter compile "
+                       "--target cuda' compiles CUDA kernels without a GPU)",
+                       target, why);
 
     // Parse NAME=FILE pairs before the (possibly slow) model build.
     std::map<std::string, std::string> files;
@@ -178,6 +185,20 @@ Action addRun(CLI::App& app) {
       targetInfo = fmt::format("cpu ({}, {} threads, {}-float vectors; compiled in {:.3f} s{})", (*exe)->stats().cpu,
                                (*exe)->threads(), (*exe)->stats().vectorFloats, compileTime,
                                (*exe)->stats().cacheHit ? " from the cache" : "");
+      runStart = Clock::now();
+      outs = (*exe)->run(inputs);
+    } else if (target == "cuda") {
+      progress("compiling for the GPU (NVRTC) ...");
+      CudaRunOptions co;
+      co.tf32 = o->precision == "tf32";
+      auto exe = CudaExecutable::create(shared, co);
+      progressDone();
+      if (!exe)
+        return exe.error().context(o->model);
+      const CudaCompileStats& st = (*exe)->stats();
+      compileTime = st.seconds;
+      targetInfo = fmt::format("cuda ({}, sm_{}, {}; {} kernels compiled in {:.3f} s, {} from the cache)", st.device.name,
+                               st.device.sm, o->precision, st.kernels, compileTime, st.cacheHits);
       runStart = Clock::now();
       outs = (*exe)->run(inputs);
     } else {

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   cli::Action bench = cli::addBench(app);
   cli::Action exportCmd = cli::addExport(app);
   cli::Action conformance = cli::addConformance(app);
+  cli::Action cache = cli::addCache(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -44,6 +45,8 @@ int main(int argc, char** argv) {
       err = exportCmd();
     else if (app.got_subcommand("conformance"))
       err = conformance();
+    else if (app.got_subcommand("cache"))
+      err = cache();
     if (err) {
       fmt::print(stderr, "error: {}\n", err.message());
       if (err.isUsage()) {

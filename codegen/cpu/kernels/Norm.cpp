@@ -131,7 +131,10 @@ template <bool Log> Error softmax(KernelBuilder& kb, const Node& op, const Bindi
   kb.loop(kb.begin(), kb.end(), [&](Value* line) {
     Value* o = b.CreateUDiv(line, kb.c64(sp.inner));
     Value* i = b.CreateURem(line, kb.c64(sp.inner));
-    auto [mx, logSum] = lineStats(kb, kb.buffer(bind.in[0]), x.dtype, sp, o, i, t);
+    // (Not a structured binding: clang 14 cannot capture those in the lambda below.)
+    const auto stats = lineStats(kb, kb.buffer(bind.in[0]), x.dtype, sp, o, i, t);
+    Value* mx = stats.first;
+    Value* logSum = stats.second;
     kb.loop(0, sp.len, [&](Value* k) {
       Value* flat = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(o, kb.c64(sp.len)), k), kb.c64(sp.inner)), i);
       Value* z = b.CreateFSub(b.CreateFSub(kb.load(x.dtype, kb.buffer(bind.in[0]), flat, t), mx), logSum);

@@ -1,0 +1,148 @@
+// CUDA kernels: LRN, batch norm, softmax / log-softmax (a warp per line), the class losses.
+#include "codegen/cuda/KernelSource.h"
+#include "ir/Printer.h"
+
+namespace sinter::cuda {
+
+// Defines `sinter_lrn(n, c, p)` in the kernel: the LRN value at image n, channel c, pixel p,
+// x / (bias + alpha/size * window sum of squares)^beta (beta = 0.75: two square roots).
+std::string lrnLambda(KernelSource& ks, const Node& lrn, size_t xBuf, const std::string& t) {
+  const Shape& s = lrn.input(0)->type().shape;
+  int64_t C = s[1], HW = numElements(std::span(s).subspan(2));
+  int64_t size = lrn.attrs().getInt("size");
+  double alpha = lrn.attrs().getFloat("alpha"), beta = lrn.attrs().getFloat("beta"), bias = lrn.attrs().getFloat("bias");
+  int64_t before = (size - 1) / 2;
+  return fmt::format(
+      "  auto sinter_lrn = [&](i64 n, i64 c, i64 p) -> {0} {{\n"
+      "    const i64 base = n * {1}ll * {2}ll + p;\n    {0} sq = 0;\n"
+      "    for (i64 k = max(c - {3}ll, 0ll); k < min(c + {4}ll, {1}ll); ++k) {{ const {0} v = {5}; sq += v * v; }}\n"
+      "    const {0} d = {6} + {7} * sq;\n    return {8} / {9};\n  }};\n",
+      t, C, HW, before, size - before, ks.load(xBuf, "base + k * " + std::to_string(HW) + "ll", t), literal(bias, t),
+      literal(alpha / static_cast<double>(size), t), ks.load(xBuf, "base + c * " + std::to_string(HW) + "ll", t),
+      beta == 0.75 ? std::string("(sqrt(d) * sqrt(sqrt(d)))") : fmt::format("pow(d, {})", literal(beta, t)));
+}
+
+namespace {
+
+std::string gridLoop(int64_t n) {
+  return fmt::format("  for (i64 o = (i64)blockIdx.x * blockDim.x + threadIdx.x; o < {}ll; o += (i64)gridDim.x * "
+                     "blockDim.x) {{\n",
+                     n);
+}
+
+Error lrn(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const Shape& s = op.input(0)->type().shape;
+  int64_t C = s[1], HW = numElements(std::span(s).subspan(2)), n = op.output()->type().numel();
+  std::string t = computeType(op.output()->type().dtype);
+  ks.body += lrnLambda(ks, op, bind.in[0], t);
+  ks.body += gridLoop(n);
+  ks.body += fmt::format("    const {} v = sinter_lrn(o / {}, o / {} % {}, o % {});\n", t, C * HW, HW, C, HW);
+  ks.body += "    " + ks.store(bind.out, "o", epi.apply(ks, "v", "o", op.output()->type().shape, t)) + "  }\n";
+  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "lrn: one thread per element");
+  return Error::success();
+}
+
+Error batchNorm(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const TensorType& x = op.input(0)->type();
+  int64_t C = x.shape[1], S = x.numel() / std::max<int64_t>(1, x.shape[0] * C), n = x.numel();
+  std::string t = computeType(op.output()->type().dtype);
+  ks.body += gridLoop(n);
+  ks.body += fmt::format("    const i64 c = o / {} % {};\n", S, C);
+  auto p = [&](size_t i) { return ks.load(bind.in[i], "c", t); };
+  ks.body += fmt::format("    const {} scale = {} / sqrt({} + {});\n", t, p(1), p(4),
+                         literal(op.attrs().getFloat("epsilon"), t));
+  ks.body += fmt::format("    const {} v = {} * scale + ({} - {} * scale);\n", t, ks.load(bind.in[0], "o", t), p(2), p(3));
+  ks.body += "    " + ks.store(bind.out, "o", epi.apply(ks, "v", "o", op.output()->type().shape, t)) + "  }\n";
+  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "batch_norm: one thread per element");
+  return Error::success();
+}
+
+struct Split {
+  int64_t outer = 1, len = 1, inner = 1;
+};
+Split split(const Shape& s, int64_t axis) {
+  Split r;
+  if (axis < 0)
+    axis += static_cast<int64_t>(s.size());
+  for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i)
+    (i < axis ? r.outer : i == axis ? r.len : r.inner) *= s[i];
+  return r;
+}
+
+// One warp per line: max and sum of exponentials by shuffles, then the outputs.
+template <bool Log> Error softmax(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const TensorType& x = op.input(0)->type();
+  Split sp = split(x.shape, op.attrs().getInt("axis"));
+  std::string t = computeType(op.output()->type().dtype);
+  int64_t lines = sp.outer * sp.inner;
+  std::string& b = ks.body;
+  b += fmt::format("  const i64 line = (i64)blockIdx.x * 8 + threadIdx.x / 32;\n  const int lane = threadIdx.x % 32;\n");
+  b += fmt::format("  if (line >= {}ll) return;\n", lines);
+  b += fmt::format("  const i64 base = (line / {}) * {} + line % {};\n", sp.inner, sp.len * sp.inner, sp.inner);
+  std::string at = fmt::format("base + k * {}ll", sp.inner);
+  b += fmt::format("  {} mx = sinter_neg_inf<{}>();\n  for (i64 k = lane; k < {}; k += 32) mx = sinter_max<{}>({}, mx);\n", t, t,
+                   sp.len, t, ks.load(bind.in[0], at, t));
+  b += fmt::format("  for (int s = 16; s > 0; s /= 2) mx = sinter_max<{}>(__shfl_xor_sync(0xffffffffu, mx, s), mx);\n", t);
+  b += fmt::format("  {} sum = 0;\n  for (i64 k = lane; k < {}; k += 32) sum += exp({} - mx);\n", t, sp.len, ks.load(bind.in[0], at, t));
+  b += "  for (int s = 16; s > 0; s /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, s);\n";
+  b += fmt::format("  const {} lse = log(sum);\n  for (i64 k = lane; k < {}; k += 32) {{\n    const i64 o = {};\n", t, sp.len, at);
+  std::string v = Log ? fmt::format("({} - mx - lse)", ks.load(bind.in[0], "o", t)) : fmt::format("exp({} - mx - lse)", ks.load(bind.in[0], "o", t));
+  b += "    " + ks.store(bind.out, "o", epi.apply(ks, v, "o", op.output()->type().shape, t)) + "  }\n";
+  ks.finish({static_cast<unsigned>((lines + 7) / 8), 1, 1}, 256, 0, "softmax: one warp per line");
+  return Error::success();
+}
+
+// One block: each thread sums some items; the block reduces the loss and the weight sum.
+template <bool Softmax> Error classLoss(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const TensorType& x = op.input(0)->type();
+  int64_t N = x.shape[0], C = x.shape[1], D = x.numel() / std::max<int64_t>(1, N * C);
+  std::string reduction = op.attrs().getString("reduction");
+  std::string t = computeType(op.output()->type().dtype);
+  bool weighted = op.numInputs() > 2;
+  std::string& b = ks.body;
+  b += fmt::format("  __shared__ {} sl[256], sw[256];\n  {} loss = 0, wsum = 0;\n", t, t);
+  b += fmt::format("  for (i64 item = threadIdx.x; item < {}ll; item += 256) {{\n", N * D);
+  b += fmt::format("    const i64 n = item / {}, d = item % {};\n", D, D);
+  b += fmt::format("    const i64 label = (i64){};\n", ks.load(bind.in[1], "item", "double"));
+  b += fmt::format("    const bool ignored = label == {}ll;\n", op.attrs().getInt("ignore_index"));
+  b += fmt::format("    if (!ignored && (label < 0 || label >= {}ll)) {}\n", C,
+                   ks.fail(fmt::format("a label is out of range [0, {}) ({})", C, op.op().name)));
+  b += fmt::format("    const i64 at = (n * {}ll + (ignored ? 0 : label)) * {}ll + d;\n", C, D);
+  b += fmt::format("    {} logp = {};\n", t, ks.load(bind.in[0], "at", t));
+  if (Softmax) {
+    std::string xv = ks.load(bind.in[0], fmt::format("(n * {}ll + c) * {}ll + d", C, D), t);
+    b += fmt::format("    {} mx = sinter_neg_inf<{}>();\n    for (i64 c = 0; c < {}; ++c) mx = sinter_max<{}>({}, mx);\n", t, t, C, t, xv);
+    b += fmt::format("    {} sum = 0;\n    for (i64 c = 0; c < {}; ++c) sum += exp({} - mx);\n", t, C, xv);
+    b += "    logp = logp - mx - log(sum);\n";
+  }
+  b += fmt::format("    const {} w = ignored ? ({})0 : {};\n", t, t,
+                   weighted ? ks.load(bind.in[2], "(ignored ? 0 : label)", t) : "(" + t + ")1");
+  b += fmt::format("    const {} l = ignored ? ({})0 : -w * logp;\n", t, t);
+  if (reduction == "none")
+    b += "    " + ks.store(bind.out, "item", epi.apply(ks, "l", "item", op.output()->type().shape, t));
+  b += "    loss += l; wsum += w;\n  }\n";
+  if (reduction != "none") {
+    b += "  sl[threadIdx.x] = loss; sw[threadIdx.x] = wsum;\n  __syncthreads();\n";
+    b += "  for (int s = 128; s > 0; s /= 2) {\n    if (threadIdx.x < s) { sl[threadIdx.x] += sl[threadIdx.x + s]; sw[threadIdx.x] += "
+         "sw[threadIdx.x + s]; }\n    __syncthreads();\n  }\n";
+    std::string v = reduction == "sum" ? "sl[0]" : "(sl[0] / sw[0])";
+    b += "  if (threadIdx.x == 0) { " + ks.store(bind.out, "0", epi.apply(ks, v, "0", op.output()->type().shape, t)) + " }\n";
+  }
+  ks.finish({1, 1, 1}, 256, 0, "class loss: one block");
+  return Error::success();
+}
+
+constexpr CudaEmitter kEmitters[] = {
+    {"lrn", lrn},
+    {"batch_norm", batchNorm},
+    {"softmax", softmax<false>},
+    {"log_softmax", softmax<true>},
+    {"softmax_cross_entropy", classLoss<true>},
+    {"nll_loss", classLoss<false>},
+};
+
+} // namespace
+
+std::span<const CudaEmitter> normEmitters() { return kEmitters; }
+
+} // namespace sinter::cuda

@@ -1,0 +1,109 @@
+// CUDA kernels: max/average pooling, global average pooling, LRN fused with max-pooling.
+#include "codegen/cuda/KernelSource.h"
+
+namespace sinter::cuda {
+
+namespace {
+
+struct PoolShape {
+  int64_t NC, H, W, OH, OW, KH, KW, SH, SW, PT, PL, PB, PR, DH, DW;
+  static PoolShape of(const Node& p) {
+    const Shape& x = p.input(0)->type().shape;
+    const Shape& y = p.output()->type().shape;
+    const auto& k = p.attrs().getInts("kernel");
+    const auto& s = p.attrs().getInts("stride");
+    const auto& pad = p.attrs().getInts("pad");
+    std::vector<int64_t> d = p.attrs().has("dilation") ? p.attrs().getInts("dilation") : std::vector<int64_t>{1, 1};
+    return {x[0] * x[1], x[2], x[3], y[2], y[3], k[0], k[1], s[0], s[1], pad[0], pad[1], pad[2], pad[3], d[0], d[1]};
+  }
+};
+
+std::string gridLoop(int64_t n) {
+  return fmt::format("  for (i64 o = (i64)blockIdx.x * blockDim.x + threadIdx.x; o < {}ll; o += (i64)gridDim.x * "
+                     "blockDim.x) {{\n",
+                     n);
+}
+
+// Body of a pooling loop over output `o` reading window values through `read(index in plane)`.
+template <bool IsMax>
+std::string poolBody(const PoolShape& ps, bool includePad, const std::string& t,
+                     const std::function<std::string(const std::string& plane, const std::string& idx)>& read) {
+  std::string b = fmt::format("    const i64 ow = o % {}, oh = o / {} % {}, plane = o / {};\n", ps.OW, ps.OW, ps.OH, ps.OH * ps.OW);
+  b += fmt::format("    const int h0 = (int)oh * {} - {}, w0 = (int)ow * {} - {};\n", ps.SH, ps.PT, ps.SW, ps.PL);
+  b += fmt::format("    {} acc = {};\n    int count = 0;\n", t, IsMax ? "sinter_neg_inf<" + t + ">()" : "0");
+  b += fmt::format("    #pragma unroll\n    for (int kh = 0; kh < {}; ++kh)\n      #pragma unroll\n      for (int kw = 0; kw < {}; "
+                   "++kw) {{\n",
+                   ps.KH, ps.KW);
+  b += fmt::format("        const int ih = h0 + kh * {}, iw = w0 + kw * {};\n", ps.DH, ps.DW);
+  b += fmt::format("        if ((unsigned)ih >= {}u || (unsigned)iw >= {}u) continue;\n", ps.H, ps.W);
+  b += fmt::format("        const {} v = {};\n", t, read("plane", fmt::format("ih * {} + iw", ps.W)));
+  b += IsMax ? fmt::format("        acc = sinter_max<{}>(v, acc);\n", t) : "        acc += v;\n";
+  b += "        ++count;\n      }\n";
+  if (!IsMax) {
+    if (includePad)
+      b += fmt::format("    count = (min(h0 + {}, {}) - h0) * (min(w0 + {}, {}) - w0);\n", ps.KH, ps.H + ps.PB, ps.KW,
+                       ps.W + ps.PR);
+    b += fmt::format("    acc = count > 0 ? acc / ({})count : ({})0;\n", t, t);
+  }
+  return b;
+}
+
+template <bool IsMax> Error pool2d(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  PoolShape ps = PoolShape::of(op);
+  std::string t = computeType(op.output()->type().dtype);
+  bool includePad = !IsMax && op.attrs().getInt("count_include_pad") != 0;
+  int64_t n = op.output()->type().numel();
+  ks.body += gridLoop(n);
+  ks.body += poolBody<IsMax>(ps, includePad, t, [&](const std::string& plane, const std::string& idx) {
+    return ks.load(bind.in[0], fmt::format("{} * {} + {}", plane, ps.H * ps.W, idx), t);
+  });
+  ks.body += "    " + ks.store(bind.out, "o", epi.apply(ks, "acc", "o", op.output()->type().shape, t)) + "  }\n";
+  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "pool: one thread per output");
+  return Error::success();
+}
+
+Error globalAvgPool(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const TensorType& x = op.input(0)->type();
+  int64_t NC = x.shape[0] * x.shape[1], S = NC ? x.numel() / NC : 0;
+  std::string t = computeType(op.output()->type().dtype);
+  ks.body += gridLoop(NC);
+  ks.body += fmt::format("    {} acc = 0;\n    for (i64 i = 0; i < {}; ++i) acc += {};\n", t, S,
+                         ks.load(bind.in[0], fmt::format("o * {} + i", S), t));
+  ks.body += "    " + ks.store(bind.out, "o", epi.apply(ks, fmt::format("(acc / ({}){})", t, S), "o",
+                                                         op.output()->type().shape, t)) + "  }\n";
+  ks.finish({gridFor(NC, 256, ks.target()), 1, 1}, 256, 0, "global average pool: one thread per plane");
+  return Error::success();
+}
+
+constexpr CudaEmitter kEmitters[] = {
+    {"max_pool2d", pool2d<true>},
+    {"avg_pool2d", pool2d<false>},
+    {"global_avg_pool", globalAvgPool},
+};
+
+} // namespace
+
+std::string lrnLambda(KernelSource& ks, const Node& lrn, size_t xBuf, const std::string& t);
+
+// One thread per pool output; the LRN values of its window are computed on the fly (an LRN value
+// is shared by up to four overlapping windows and recomputed, which is cheap next to a round trip
+// of the LRN output through device memory).
+Error emitLrnMaxPool(KernelSource& ks, const Node& lrn, const Node& pool, const Binding& lrnBind, const Binding& poolBind) {
+  PoolShape ps = PoolShape::of(pool);
+  const Shape& x = lrn.input(0)->type().shape;
+  int64_t C = x[1];
+  std::string t = computeType(pool.output()->type().dtype);
+  int64_t n = pool.output()->type().numel();
+  ks.body += lrnLambda(ks, lrn, lrnBind.in[0], t);
+  ks.body += gridLoop(n);
+  ks.body += poolBody<true>(ps, false, t, [&](const std::string& plane, const std::string& idx) {
+    return fmt::format("sinter_lrn({} / {}, {} % {}, {})", plane, C, plane, C, idx);
+  });
+  ks.body += "    " + ks.store(poolBind.out, "o", "acc") + "  }\n";
+  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "lrn+max_pool2d: one thread per pool output, LRN on the fly");
+  return Error::success();
+}
+
+std::span<const CudaEmitter> poolEmitters() { return kEmitters; }
+
+} // namespace sinter::cuda

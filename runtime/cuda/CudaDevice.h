@@ -1,0 +1,64 @@
+// The CUDA driver, reached through dlopen("libcuda.so.1") (never linked: the binary starts on
+// machines without a driver), and the CUDA executable that runs a planned graph on the GPU.
+#pragma once
+
+#include "ir/Graph.h"
+#include "ir/Tensor.h"
+
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+#include <string>
+
+namespace sinter {
+
+struct CudaDeviceInfo {
+  std::string name;
+  int sm = 0;               ///< compute capability x10
+  int multiprocessors = 0;
+  int64_t memoryBytes = 0;
+  int clockKHz = 0;         ///< peak SM clock
+  /// Peak dense FLOP/s of the SMs (FFMA, or TF32 tensor cores): SMs x clock x FLOP per clock
+  /// per SM (FP32: 128 on sm_80, 256 from sm_86; TF32: 1024 on sm_80, 512 on sm_86/89, 2048 on
+  /// sm_90 and newer).
+  double peakFlops(bool tf32) const;
+};
+
+/// The first GPU, or nothing (with the reason in `why`) when there is no driver or no device.
+std::optional<CudaDeviceInfo> cudaDeviceInfo(std::string* why = nullptr);
+
+struct CudaRunOptions {
+  bool tf32 = false;        ///< tensor cores for conv and gemm
+  bool useCache = true;
+  std::string cacheDir;
+  bool graph = true;        ///< replay the step as one CUDA graph
+};
+
+struct CudaCompileStats {
+  double seconds = 0;       ///< codegen + NVRTC (or cache) + module load
+  size_t kernels = 0, cacheHits = 0;
+  CudaDeviceInfo device;
+};
+
+class CudaExecutable {
+public:
+  /// Compiles `g` (after the pass pipeline) for the live GPU and uploads its weights.
+  static Expected<std::unique_ptr<CudaExecutable>> create(std::shared_ptr<const Graph> g, const CudaRunOptions& o);
+  ~CudaExecutable();
+  /// One step: inputs to the device, the kernels (a graph replay), outputs back; checks the
+  /// kernels' status word. Outputs are poisoned (NaN bytes) before each step.
+  Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs);
+  /// Device times (ms) of `iters` steps (inputs already on the device), sorted ascending.
+  Expected<std::vector<double>> timeSteps(int iters);
+  /// Mean device time (ms) of each kernel over `iters` launches one by one (no graph).
+  Expected<std::vector<std::pair<std::string, double>>> profileKernels(int iters);
+  const CudaCompileStats& stats() const;
+
+private:
+  struct Impl;
+  explicit CudaExecutable(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace sinter

@@ -1,0 +1,404 @@
+// The CUDA backend. Without a GPU (CI): NVRTC compiles every kernel of paper AlexNet (inference
+// and training graphs, sm_80 and sm_90, f32 and TF32) with no warnings; the kernel cache (hit,
+// miss on changed options, corrupt entries recompiled); every op and fused kernel, run by the
+// host emulator (tests/support/CudaEmu.h), against the reference. With a GPU: the same kernels
+// on the device through runtime/cuda, outputs poisoned before each run. GPU tests skip, saying
+// why, when there is no driver.
+#include "codegen/cuda/CudaProgram.h"
+#include "frontend/GraphBuilder.h"
+#include "ir/OpTable.h"
+#include "models/AlexNet.h"
+#include "passes/PassManager.h"
+#include "runtime/KernelCache.h"
+#include "runtime/cuda/CudaCompile.h"
+#include "runtime/cuda/CudaDevice.h"
+#include "runtime/reference/Interpreter.h"
+#include "tests/support/CudaEmulator.h"
+#include "tests/support/Numerics.h"
+#include "tests/support/OpSamples.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace sinter {
+namespace {
+
+namespace fs = std::filesystem;
+
+TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
+
+std::shared_ptr<Graph> optimised(std::unique_ptr<Graph> g, bool train = false) {
+  PassContext ctx;
+  ctx.evaluate = evaluateNode;
+  auto r = runPipeline(*g, defaultPipeline(train), ctx, {});
+  EXPECT_TRUE(r) << r.error().message();
+  return std::shared_ptr<Graph>(std::move(g));
+}
+
+std::shared_ptr<Graph> planned(std::unique_ptr<Graph> g) {
+  auto r = runPipeline(*g, {"plan-memory"}, {}, {});
+  EXPECT_TRUE(r) << r.error().message();
+  return std::shared_ptr<Graph>(std::move(g));
+}
+
+CudaTarget target(CudaPrecision p, int sm = 90, int multiprocessors = 132) {
+  CudaTarget t;
+  t.sm = sm;
+  t.precision = p;
+  t.multiprocessors = multiprocessors;
+  return t;
+}
+
+std::string tempDir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / fmt::format("sinter-{}-{}", name, ::getpid());
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p.string();
+}
+
+// ---- NVRTC, no GPU needed --------------------------------------------------------------------
+
+struct NvrtcCase {
+  int sm;
+  CudaPrecision precision;
+  bool train;
+  int64_t batch;
+};
+
+class AlexNetNvrtc : public testing::TestWithParam<NvrtcCase> {};
+
+TEST_P(AlexNetNvrtc, EveryKernelCompilesWithoutWarnings) {
+  if (!nvrtcAvailable())
+    GTEST_SKIP() << "this build has no CUDA toolkit (NVRTC)";
+  const NvrtcCase& c = GetParam();
+  AlexNetOptions o;
+  o.batch = c.batch;
+  o.weights = false;
+  auto g = buildAlexNet(o);
+  ASSERT_TRUE(g) << g.error().message();
+  auto graph = optimised(std::move(*g), c.train);
+  auto prog = emitCudaProgram(*graph, target(c.precision, c.sm));
+  ASSERT_TRUE(prog) << prog.error().message();
+  EXPECT_EQ(prog->kernels.size(), c.train ? 14u : 12u);
+  CudaCompileOptions co;
+  co.sm = c.sm;
+  auto bins = compileCudaProgram(*prog, co);
+  ASSERT_TRUE(bins) << bins.error().message();
+  ASSERT_EQ(bins->size(), prog->kernels.size());
+  for (size_t i = 0; i < bins->size(); ++i) {
+    const CompiledKernel& k = (*bins)[i];
+    EXPECT_EQ(k.cubin.compare(0, 4, "\x7f" "ELF"), 0) << prog->kernels[i].name << ": not a CUBIN";
+    EXPECT_EQ(nvrtcWarnings(k), "") << prog->kernels[i].name;
+    EXPECT_NE(resourceReport(k).find("registers"), std::string::npos) << prog->kernels[i].name << ": no ptxas report";
+  }
+}
+
+std::vector<NvrtcCase> nvrtcCases() {
+  std::vector<NvrtcCase> cases;
+  for (int sm : {80, 90})
+    for (CudaPrecision p : {CudaPrecision::F32, CudaPrecision::TF32})
+      for (bool train : {false, true})
+        for (int64_t batch : {1, 128})
+          cases.push_back({sm, p, train, batch});
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Paper, AlexNetNvrtc, testing::ValuesIn(nvrtcCases()),
+                         [](const testing::TestParamInfo<NvrtcCase>& p) {
+                           return fmt::format("sm{}_{}_{}_batch{}", p.param.sm,
+                                              p.param.precision == CudaPrecision::TF32 ? "tf32" : "f32",
+                                              p.param.train ? "train" : "infer", p.param.batch);
+                         });
+
+TEST(CudaCache, HitsMissesOnChangedOptionsAndRecompilesCorruptEntries) {
+  if (!nvrtcAvailable())
+    GTEST_SKIP() << "this build has no CUDA toolkit (NVRTC)";
+  GraphBuilder b("cache");
+  Value* x = b.input("x", f32({1, 3, 9, 9}));
+  Value* w = b.param("w", f32({8, 3, 3, 3}), test::randomTensor(f32({8, 3, 3, 3}), 1));
+  Value* y = b.relu(b.conv2d(x, w, nullptr, {1, 1}, {1, 1, 1, 1}, 1, "c"), "r");
+  Value* z = b.op(ops::Exp, {y}, {}, "e");
+  auto g = b.finish({z});
+  ASSERT_TRUE(g);
+  auto graph = optimised(std::move(*g));
+  auto prog = emitCudaProgram(*graph, target(CudaPrecision::F32));
+  ASSERT_TRUE(prog) << prog.error().message();
+  ASSERT_GE(prog->kernels.size(), 1u);
+
+  CudaCompileOptions o;
+  o.cacheDir = tempDir("cuda-cache");
+  auto cold = compileCudaProgram(*prog, o);
+  ASSERT_TRUE(cold) << cold.error().message();
+  for (const CompiledKernel& k : *cold)
+    EXPECT_FALSE(k.cacheHit);
+  auto warm = compileCudaProgram(*prog, o);
+  ASSERT_TRUE(warm);
+  for (size_t i = 0; i < warm->size(); ++i) {
+    EXPECT_TRUE((*warm)[i].cacheHit);
+    EXPECT_EQ((*warm)[i].cubin, (*cold)[i].cubin);
+    EXPECT_EQ((*warm)[i].log, (*cold)[i].log);
+  }
+  // Another architecture is another key.
+  CudaCompileOptions other = o;
+  other.sm = 80;
+  auto sm80 = compileCudaProgram(*prog, other);
+  ASSERT_TRUE(sm80);
+  for (const CompiledKernel& k : *sm80) {
+    EXPECT_FALSE(k.cacheHit);
+    EXPECT_NE(k.key, (*cold)[0].key);
+  }
+  // Truncate one entry, overwrite another's payload bytes: both are recompiled, not trusted.
+  KernelCache cache("cuda", o.cacheDir);
+  auto entries = cache.list();
+  ASSERT_GE(entries.size(), 2u);
+  for (const auto& e : entries)
+    EXPECT_TRUE(e.valid) << e.path;
+  size_t damaged = 0;
+  for (const auto& e : entries) {
+    bool ours = false;
+    for (const CompiledKernel& k : *cold)
+      ours = ours || k.key == e.key;
+    if (!ours)
+      continue;
+    if (damaged++ == 0) {
+      fs::resize_file(e.path, fs::file_size(e.path) / 2);
+    } else {
+      std::fstream f(e.path, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>(fs::file_size(e.path) - 16));
+      f.write("corrupted bytes!", 16);
+    }
+  }
+  ASSERT_GE(damaged, 1u);
+  size_t invalid = 0;
+  for (const auto& e : cache.list())
+    invalid += !e.valid;
+  EXPECT_EQ(invalid, damaged);
+  auto again = compileCudaProgram(*prog, o);
+  ASSERT_TRUE(again) << again.error().message();
+  size_t recompiled = 0;
+  for (size_t i = 0; i < again->size(); ++i) {
+    recompiled += !(*again)[i].cacheHit;
+    EXPECT_EQ((*again)[i].cubin, (*cold)[i].cubin);
+  }
+  EXPECT_EQ(recompiled, damaged);
+  for (const auto& e : cache.list())
+    EXPECT_TRUE(e.valid) << e.path << " was not replaced";
+  fs::remove_all(o.cacheDir);
+}
+
+TEST(CudaCompile, ErrorsCarryTheLogAndNumberedSource) {
+  if (!nvrtcAvailable())
+    GTEST_SKIP() << "this build has no CUDA toolkit (NVRTC)";
+  CudaProgram p;
+  CudaKernel k;
+  k.name = "sinter_broken";
+  k.source = "extern \"C\" __global__ void sinter_broken(int* status) {\n  undeclared_thing = 1;\n}\n";
+  p.kernels.push_back(k);
+  CudaCompileOptions o;
+  o.useCache = false;
+  auto r = compileCudaProgram(p, o);
+  ASSERT_FALSE(r);
+  const std::string& m = r.error().message();
+  EXPECT_NE(m.find("sinter_broken"), std::string::npos) << m;
+  EXPECT_NE(m.find("undeclared_thing"), std::string::npos) << m;
+  EXPECT_NE(m.find("    2 |   undeclared_thing = 1;"), std::string::npos) << m;
+}
+
+// ---- Generated kernels run by the host emulator, against the reference ----------------------
+
+// Runs `g` (already optimised or planned) through the emulator and compares with the reference
+// on the same inputs.
+void expectEmulationMatchesReference(const Graph& original, std::shared_ptr<const Graph> g, const std::vector<Tensor>& in,
+                                     const CudaTarget& t, test::Tolerance tol) {
+  std::string why;
+  if (!test::cudaEmulationAvailable(&why))
+    GTEST_SKIP() << why;
+  auto want = runReference(original, in);
+  ASSERT_TRUE(want) << want.error().message();
+  auto emu = test::EmulatedCuda::create(g, t);
+  ASSERT_TRUE(emu) << emu.error().message();
+  auto got = (*emu)->run(in);
+  ASSERT_TRUE(got) << got.error().message();
+  ASSERT_EQ(got->size(), want->size());
+  for (size_t i = 0; i < got->size(); ++i)
+    EXPECT_ALL_CLOSE((*got)[i], (*want)[i], tol) << "result " << i;
+  // The same source is what NVRTC compiles, cleanly.
+  if (nvrtcAvailable()) {
+    auto bins = compileCudaProgram((*emu)->program(), CudaCompileOptions{});
+    ASSERT_TRUE(bins) << bins.error().message();
+    for (size_t i = 0; i < bins->size(); ++i)
+      EXPECT_EQ(nvrtcWarnings((*bins)[i]), "") << (*emu)->program().kernels[i].name;
+  }
+}
+
+class EveryOpCuda : public testing::TestWithParam<const OpDef*> {};
+
+TEST_P(EveryOpCuda, EmulatedKernelMatchesReference) {
+  const OpDef& op = *GetParam();
+  test::OpSample s = test::sampleFor(op);
+  ASSERT_TRUE(s.graph);
+  auto g = planned(s.graph->clone());
+  expectEmulationMatchesReference(*s.graph, g, s.inputs, target(CudaPrecision::F32), {1e-5, 1e-4});
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, EveryOpCuda, testing::ValuesIn(allOps().begin(), allOps().end()),
+                         [](const testing::TestParamInfo<const OpDef*>& p) { return std::string(p.param->name); });
+
+struct ConvCase {
+  Shape x;
+  int64_t m, k;
+  std::array<int64_t, 2> stride;
+  std::array<int64_t, 4> pad;
+  int64_t group;
+  int multiprocessors; // 1: large (128) tiles, 1000: small (64) tiles
+};
+
+class CudaConv : public testing::TestWithParam<std::tuple<ConvCase, CudaPrecision>> {};
+
+TEST_P(CudaConv, FusedConvMatchesReference) {
+  const auto& [c, p] = GetParam();
+  GraphBuilder b("conv");
+  Shape ws{c.m, c.x[1] / c.group, c.k, c.k};
+  Value* x = b.input("x", f32(c.x));
+  Value* w = b.param("w", f32(ws), test::randomTensor(f32(ws), 7));
+  Value* bias = b.param("b", f32({c.m}), test::randomTensor(f32({c.m}), 8));
+  Value* y = b.relu(b.conv2d(x, w, bias, c.stride, c.pad, c.group, "y"), "r");
+  auto g = b.finish({y});
+  ASSERT_TRUE(g) << g.error().message();
+  std::vector<Tensor> in{test::randomTensor(f32(c.x), 3)};
+  auto original = (*g)->clone();
+  auto opt = optimised(std::move(*g));
+  test::Tolerance tol = p == CudaPrecision::TF32 ? test::Tolerance{5e-3, 3e-3} : test::Tolerance{1e-5, 1e-4};
+  expectEmulationMatchesReference(*original, opt, in, target(p, 90, c.multiprocessors), tol);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, CudaConv,
+    testing::Combine(testing::Values(ConvCase{{2, 3, 23, 23}, 10, 5, {4, 4}, {0, 0, 0, 0}, 1, 1000}, // conv1-like
+                                     ConvCase{{1, 8, 9, 11}, 34, 3, {1, 1}, {1, 1, 1, 1}, 2, 1000},  // groups
+                                     ConvCase{{1, 4, 7, 20}, 33, 3, {1, 2}, {2, 0, 1, 3}, 1, 1000},  // odd pads
+                                     ConvCase{{2, 6, 12, 12}, 130, 3, {1, 1}, {1, 1, 1, 1}, 2, 1},   // 128 tiles
+                                     ConvCase{{3, 5, 6, 6}, 7, 1, {1, 1}, {0, 0, 0, 0}, 1, 1}),      // 1x1
+                     testing::Values(CudaPrecision::F32, CudaPrecision::TF32)),
+    [](const testing::TestParamInfo<std::tuple<ConvCase, CudaPrecision>>& p) {
+      return fmt::format("case{}_{}", p.index / 2, std::get<1>(p.param) == CudaPrecision::TF32 ? "tf32" : "f32");
+    });
+
+TEST(CudaKernels, GemmPathsMatchReference) {
+  for (CudaPrecision p : {CudaPrecision::F32, CudaPrecision::TF32})
+    for (int64_t m : {1, 5, 16, 17, 70}) // warp dot products up to 16 rows, tiled GEMM above
+      for (bool tb : {true, false}) {
+        GraphBuilder b("gemm");
+        Value* x = b.input("x", f32({m, 37}));
+        Shape ws = tb ? Shape{131, 37} : Shape{37, 131};
+        Value* w = b.param("w", f32(ws), test::randomTensor(f32(ws), 3));
+        Value* bias = b.param("b", f32({131}), test::randomTensor(f32({131}), 4));
+        Value* y = b.op(ops::Gemm, {x, w, bias}, {{"trans_b", int64_t{tb}}, {"alpha", 0.5}}, "y");
+        y = b.relu(y, "r");
+        auto g = b.finish({y});
+        ASSERT_TRUE(g) << g.error().message();
+        SCOPED_TRACE(fmt::format("m={} trans_b={} {}", m, tb, p == CudaPrecision::TF32 ? "tf32" : "f32"));
+        std::vector<Tensor> in{test::randomTensor(f32({m, 37}), 5)};
+        auto original = (*g)->clone();
+        test::Tolerance tol = p == CudaPrecision::TF32 ? test::Tolerance{5e-3, 3e-3} : test::Tolerance{1e-5, 1e-4};
+        expectEmulationMatchesReference(*original, optimised(std::move(*g)), in, target(p, 90, m == 70 ? 1 : 132), tol);
+      }
+}
+
+TEST(CudaKernels, LrnMaxPoolFusedMatchesReference) {
+  GraphBuilder b("lrnpool");
+  Value* x = b.input("x", f32({2, 7, 13, 13}));
+  Value* l = b.op(ops::Lrn, {x}, {{"size", int64_t{5}}, {"alpha", 1e-4}, {"beta", 0.75}, {"bias", 2.0}}, "l");
+  Value* p = b.op(ops::MaxPool2d, {l}, {{"kernel", std::vector<int64_t>{3, 3}}, {"stride", std::vector<int64_t>{2, 2}}}, "p");
+  auto g = b.finish({p});
+  ASSERT_TRUE(g) << g.error().message();
+  std::vector<Tensor> in{test::randomTensor(f32({2, 7, 13, 13}), 9, -3, 3)};
+  auto original = (*g)->clone();
+  auto opt = optimised(std::move(*g));
+  size_t fused = 0;
+  for (const auto& n : opt->nodes())
+    fused += n->is(ops::Fused);
+  EXPECT_EQ(fused, 1u) << "lrn + max_pool2d should fuse";
+  expectEmulationMatchesReference(*original, opt, in, target(CudaPrecision::F32), {1e-5, 1e-4});
+}
+
+TEST(CudaKernels, NarrowAlexNetMatchesReference) {
+  for (CudaPrecision p : {CudaPrecision::F32, CudaPrecision::TF32}) {
+    AlexNetOptions o;
+    o.variant = AlexNetVariant::Narrow;
+    o.batch = 2;
+    auto g = buildAlexNet(o);
+    ASSERT_TRUE(g) << g.error().message();
+    std::vector<Tensor> in{test::randomTensor((*g)->inputs()[0]->type(), 11)};
+    auto original = (*g)->clone();
+    SCOPED_TRACE(p == CudaPrecision::TF32 ? "tf32" : "f32");
+    // Softmax outputs near 0.1: TF32 is compared in absolute terms.
+    test::Tolerance tol = p == CudaPrecision::TF32 ? test::Tolerance{1e-4, 3e-3} : test::Tolerance{1e-6, 1e-4};
+    expectEmulationMatchesReference(*original, optimised(std::move(*g)), in, target(p), tol);
+  }
+}
+
+// ---- On a GPU -------------------------------------------------------------------------------
+
+class EveryOpGpu : public testing::TestWithParam<const OpDef*> {};
+
+TEST_P(EveryOpGpu, DeviceMatchesReference) {
+  std::string why;
+  if (!cudaDeviceInfo(&why))
+    GTEST_SKIP() << "no GPU: " << why;
+  const OpDef& op = *GetParam();
+  test::OpSample s = test::sampleFor(op);
+  ASSERT_TRUE(s.graph);
+  auto want = runReference(*s.graph, s.inputs);
+  ASSERT_TRUE(want);
+  CudaRunOptions o;
+  auto exe = CudaExecutable::create(planned(s.graph->clone()), o);
+  ASSERT_TRUE(exe) << exe.error().message();
+  for (int run = 0; run < 2; ++run) { // the second run replays the captured CUDA graph
+    auto got = (*exe)->run(s.inputs);
+    ASSERT_TRUE(got) << got.error().message();
+    for (size_t i = 0; i < got->size(); ++i)
+      EXPECT_ALL_CLOSE((*got)[i], (*want)[i], {1e-5, 1e-4}) << op.name << " run " << run;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, EveryOpGpu, testing::ValuesIn(allOps().begin(), allOps().end()),
+                         [](const testing::TestParamInfo<const OpDef*>& p) { return std::string(p.param->name); });
+
+TEST(CudaGpu, AlexNetMatchesReferenceInBothPrecisions) {
+  std::string why;
+  if (!cudaDeviceInfo(&why))
+    GTEST_SKIP() << "no GPU: " << why;
+  for (bool tf32 : {false, true}) {
+    AlexNetOptions o;
+    o.batch = 4;
+    auto g = buildAlexNet(o);
+    ASSERT_TRUE(g);
+    std::vector<Tensor> in{test::randomTensor((*g)->inputs()[0]->type(), 5)};
+    auto want = runReference(**g, in);
+    ASSERT_TRUE(want);
+    CudaRunOptions ro;
+    ro.tf32 = tf32;
+    auto exe = CudaExecutable::create(optimised(std::move(*g)), ro);
+    ASSERT_TRUE(exe) << exe.error().message();
+    auto got = (*exe)->run(in);
+    ASSERT_TRUE(got) << got.error().message();
+    test::Tolerance tol = tf32 ? test::Tolerance{1e-5, 3e-3} : test::Tolerance{1e-7, 1e-4};
+    EXPECT_ALL_CLOSE((*got)[0], (*want)[0], tol) << (tf32 ? "tf32" : "f32");
+  }
+}
+
+TEST(CudaGpu, ReportsWhyWhenThereIsNoGpu) {
+  std::string why;
+  if (cudaDeviceInfo(&why))
+    GTEST_SKIP() << "a GPU is present";
+  EXPECT_FALSE(why.empty());
+  auto exe = CudaExecutable::create(std::make_shared<Graph>("empty"), {});
+  ASSERT_FALSE(exe);
+  EXPECT_NE(exe.error().message().find("GPU"), std::string::npos) << exe.error().message();
+}
+
+} // namespace
+} // namespace sinter

@@ -1,0 +1,210 @@
+// Host execution of generated CUDA C (see CudaEmulator.h).
+#include "tests/support/CudaEmulator.h"
+
+#include "ir/OpTable.h"
+#include "runtime/KernelCache.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <unistd.h>
+#include <unordered_map>
+
+namespace sinter::test {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using LaunchFn = const char* (*)(void**);
+
+struct AlignedBuffer {
+  std::byte* data = nullptr;
+  explicit AlignedBuffer(size_t bytes) {
+    data = static_cast<std::byte*>(std::aligned_alloc(256, std::max<size_t>(256, (bytes + 255) / 256 * 256)));
+  }
+  ~AlignedBuffer() { std::free(data); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+};
+
+// One translation unit with every kernel in its own namespace and a C launcher per kernel.
+std::string translationUnit(const CudaProgram& p) {
+  std::string tu = fmt::format("#include \"{}\"\n", SINTER_CUDA_EMU_HEADER);
+  for (size_t i = 0; i < p.kernels.size(); ++i) {
+    const CudaKernel& k = p.kernels[i];
+    tu += fmt::format("namespace sinter_ns{} {{\n{}}}\n", i, k.source);
+    tu += fmt::format("extern \"C\" const char* sinter_launch_{}(void** a) {{\n"
+                      "  return sinter_emu::launch(dim3{{{}, {}, {}}}, dim3{{{}, {}, {}}}, [](void* p) {{ "
+                      "sinter_emu::invoke(&sinter_ns{}::{}, static_cast<void**>(p)); }}, a);\n}}\n",
+                      i, k.grid[0], k.grid[1], k.grid[2], k.block[0], k.block[1], k.block[2], i, k.name);
+  }
+  return tu;
+}
+
+Expected<std::string> buildSharedObject(const std::string& tu) {
+  const char* env = std::getenv("SINTER_CACHE_DIR");
+  fs::path dir = fs::path(env && *env ? env : fs::temp_directory_path().string()) / "emu";
+  std::string flags = "-std=c++17 -O1 -fPIC -shared -w -pthread";
+  // The key covers the emulator header too (the translation unit only names it).
+  std::ifstream header(SINTER_CUDA_EMU_HEADER);
+  std::string headerText((std::istreambuf_iterator<char>(header)), std::istreambuf_iterator<char>());
+  fs::path so = dir / (contentHash(std::string(SINTER_HOST_CXX) + flags + headerText + tu) + ".so");
+  if (fs::exists(so))
+    return so.string();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  fs::path src = so;
+  src.replace_extension(fmt::format(".{}.cpp", getpid()));
+  {
+    std::ofstream out(src);
+    out << tu;
+    if (!out)
+      return makeError("cannot write {}", src.string());
+  }
+  fs::path tmp = so;
+  tmp.replace_extension(fmt::format(".{}.tmp", getpid()));
+  std::string cmd = fmt::format("{} {} -o '{}' '{}' 2>&1", SINTER_HOST_CXX, flags, tmp.string(), src.string());
+  std::string log;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe)
+    return makeError("cannot run the host compiler: {}", cmd);
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, pipe))
+    log.append(buf, n);
+  int rc = pclose(pipe);
+  if (rc != 0)
+    return makeError("the host compiler rejected the generated CUDA C ({}): {}\n{}", src.string(), cmd,
+                     log.substr(0, 8000));
+  fs::remove(src, ec);
+  fs::rename(tmp, so, ec);
+  if (ec)
+    return makeError("cannot move {} into place: {}", tmp.string(), ec.message());
+  return so.string();
+}
+
+} // namespace
+
+bool cudaEmulationAvailable(std::string* why) {
+  if (std::string(SINTER_HOST_CXX).empty() || !fs::exists(SINTER_CUDA_EMU_HEADER)) {
+    if (why)
+      *why = "no host compiler recorded at build time";
+    return false;
+  }
+  return true;
+}
+
+struct EmulatedCuda::Impl {
+  std::shared_ptr<const Graph> graph;
+  CudaProgram program;
+  void* handle = nullptr;
+  std::vector<LaunchFn> launch;
+  std::unique_ptr<AlignedBuffer> arena;
+  int64_t arenaBytes = 0;
+  std::vector<std::unique_ptr<AlignedBuffer>> owned;
+  std::unordered_map<const Value*, std::byte*> external;
+  int32_t status = 0;
+
+  std::byte* pointerOf(const Value* v) {
+    while (v->producer() && v->producer()->op().isAlias())
+      v = v->producer()->input(0);
+    if (auto it = external.find(v); it != external.end())
+      return it->second;
+    return arena->data + v->offset();
+  }
+  std::byte* place(const Value* v, const Tensor* t) {
+    owned.push_back(std::make_unique<AlignedBuffer>(static_cast<size_t>(v->type().bytes())));
+    if (t && t->bytes())
+      std::memcpy(owned.back()->data, t->raw(), t->bytes());
+    return external[v] = owned.back()->data;
+  }
+  ~Impl() {
+    if (handle)
+      dlclose(handle);
+  }
+};
+
+EmulatedCuda::EmulatedCuda(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+EmulatedCuda::~EmulatedCuda() = default;
+const CudaProgram& EmulatedCuda::program() const { return impl_->program; }
+
+Expected<std::unique_ptr<EmulatedCuda>> EmulatedCuda::create(std::shared_ptr<const Graph> g, const CudaTarget& target) {
+  auto impl = std::make_unique<Impl>();
+  impl->graph = g;
+  auto prog = emitCudaProgram(*g, target);
+  if (!prog)
+    return prog.error();
+  impl->program = std::move(*prog);
+  auto so = buildSharedObject(translationUnit(impl->program));
+  if (!so)
+    return so.error();
+  impl->handle = dlopen(so->c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!impl->handle)
+    return makeError("dlopen {}: {}", *so, dlerror());
+  for (size_t i = 0; i < impl->program.kernels.size(); ++i) {
+    auto fn = reinterpret_cast<LaunchFn>(dlsym(impl->handle, fmt::format("sinter_launch_{}", i).c_str()));
+    if (!fn)
+      return makeError("{} lacks sinter_launch_{}", *so, i);
+    impl->launch.push_back(fn);
+  }
+  for (const auto& n : g->nodes())
+    if (!n->op().isAlias() && !n->is(ops::Constant))
+      for (const Value* r : n->outputs()) {
+        if (r->offset() < 0)
+          return makeError("{} has no arena offset: run plan-memory first", g->displayName(r));
+        impl->arenaBytes = std::max(impl->arenaBytes, r->offset() + r->type().bytes());
+      }
+  impl->arena = std::make_unique<AlignedBuffer>(static_cast<size_t>(impl->arenaBytes));
+  for (const Value* p : g->params()) {
+    const Tensor* t = g->weights().find(p->name());
+    if (!t)
+      return makeError("parameter {} has no data", g->displayName(p));
+    impl->place(p, t);
+  }
+  for (const auto& n : g->nodes())
+    if (n->is(ops::Constant))
+      impl->place(n->output(), &n->attrs().getTensor("value"));
+  for (const Value* v : g->inputs())
+    impl->place(v, nullptr);
+  return std::unique_ptr<EmulatedCuda>(new EmulatedCuda(std::move(impl)));
+}
+
+Expected<std::vector<Tensor>> EmulatedCuda::run(const std::vector<Tensor>& inputs) {
+  Impl& im = *impl_;
+  const Graph& g = *im.graph;
+  if (inputs.size() != g.inputs().size())
+    return makeError("expected {} inputs, got {}", g.inputs().size(), inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].type() != g.inputs()[i]->type())
+      return makeError("input {} expects {}", i, g.inputs()[i]->type().str());
+    if (inputs[i].bytes())
+      std::memcpy(im.external.at(g.inputs()[i]), inputs[i].raw(), inputs[i].bytes());
+  }
+  std::memset(im.arena->data, 0xff, static_cast<size_t>(im.arenaBytes));
+  im.status = 0;
+  for (size_t k = 0; k < im.program.kernels.size(); ++k) {
+    const CudaKernel& kernel = im.program.kernels[k];
+    std::vector<void*> args;
+    for (const Value* v : kernel.buffers)
+      args.push_back(im.pointerOf(v));
+    args.push_back(&im.status);
+    if (const char* err = im.launch[k](args.data()))
+      return makeError("kernel {}: {}", kernel.name, err);
+    if (im.status > 0 && static_cast<size_t>(im.status) <= im.program.errors.size())
+      return makeError("{}", im.program.errors[static_cast<size_t>(im.status - 1)]);
+  }
+  std::vector<Tensor> out;
+  for (const Value* v : g.outputs()) {
+    Tensor t(v->type());
+    if (t.bytes())
+      std::memcpy(t.raw(), im.pointerOf(v), t.bytes());
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+} // namespace sinter::test
