@@ -25,7 +25,7 @@ struct CpuCompileStats {
   int vectorFloats = 0;     ///< floats per vector register used by the kernels
 };
 
-/// Whether this build has the CPU backend (it always does; the CUDA one may not).
+/// Whether this build has the CPU backend (not with SINTER_WITH_LLVM=OFF).
 bool cpuBackendAvailable();
 
 class CpuExecutable {

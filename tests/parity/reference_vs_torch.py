@@ -4,7 +4,9 @@ built-in AlexNets with Sinter's weights loaded into PyTorch models.
 
 Each op case writes a one-node .sir graph whose result type comes from PyTorch (so Sinter's shape
 rule is checked too), runs `sinter run` on .npy inputs and compares with PyTorch/numpy computed
-independently. Usage: reference_vs_torch.py SINTER_BINARY [--only NAME]
+independently. Usage: reference_vs_torch.py SINTER_BINARY [--only NAME] [--targets reference,cpu]
+[--models-only]. On a GPU: --targets cuda --models-only (the whole networks on the CUDA backend;
+PyTorch computes on the CPU in fp32, so the comparison does not share any GPU library).
 """
 import os
 import subprocess
@@ -23,6 +25,8 @@ from models import PaperAlexNet, narrow_paper  # noqa: E402
 warnings.filterwarnings("ignore")
 SINTER = os.path.abspath(sys.argv[1])
 ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+TARGETS = (sys.argv[sys.argv.index("--targets") + 1] if "--targets" in sys.argv else "reference,cpu").split(",")
+MODELS_ONLY = "--models-only" in sys.argv
 RNG = np.random.default_rng(1234)
 failures = []
 
@@ -258,7 +262,7 @@ def model_case(name, builtin, torch_model, shape, extra=(), rtol=1e-4, atol=1e-6
         np.save(os.path.join(d, "x.npy"), x)
         with torch.no_grad():
             want = torch_model.eval()(T(x)).numpy()
-        for target in ("reference", "cpu"):
+        for target in TARGETS:
             r = subprocess.run([SINTER, "run", builtin, *extra, "--target", target, "--input",
                                 f"data={d}/x.npy", "--output", f"{d}/y.npy"], capture_output=True, text=True)
             if r.returncode != 0:
@@ -284,7 +288,8 @@ def models_cases():
                rtol=1e-4, atol=1e-4)
 
 
-ops_cases()
+if not MODELS_ONLY:
+    ops_cases()
 models_cases()
 if failures:
     print("\n".join("FAIL " + f for f in failures))

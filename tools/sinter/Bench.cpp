@@ -120,7 +120,7 @@ Action addBench(CLI::App& app) {
       return done ? Error::success() : done.error();
     std::string why;
     std::optional<CudaDeviceInfo> gpu = cudaDeviceInfo(&why);
-    std::string target = o->target == "auto" ? (gpu ? "cuda" : "cpu") : o->target;
+    std::string target = o->target == "auto" ? (gpu ? "cuda" : cpuBackendAvailable() ? "cpu" : "reference") : o->target;
     if (target == "cuda" && !gpu)
       return makeError("target 'cuda' needs a GPU: {} ('sinter compile --target cuda' compiles without one)", why);
     auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/true);

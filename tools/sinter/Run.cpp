@@ -26,7 +26,9 @@ double secondsSince(Clock::time_point t) {
 // Targets this machine can run; the default is the first available of cuda, cpu, reference.
 constexpr std::string_view kTargets[] = {"cuda", "cpu", "reference"};
 bool targetAvailable(std::string_view t, std::string* why = nullptr) {
-  return t == "reference" || t == "cpu" || (t == "cuda" && cudaDeviceInfo(why).has_value());
+  if (t == "cpu" && !cpuBackendAvailable() && why)
+    *why = "this build has no LLVM (SINTER_WITH_LLVM=OFF)";
+  return t == "reference" || (t == "cpu" && cpuBackendAvailable()) || (t == "cuda" && cudaDeviceInfo(why).has_value());
 }
 
 Tensor randomInput(const TensorType& type, uint64_t seed) {
@@ -103,9 +105,9 @@ Action addRun(CLI::App& app) {
     if (target == "auto")
       target = *std::find_if(std::begin(kTargets), std::end(kTargets), [](std::string_view t) { return targetAvailable(t); });
     if (!targetAvailable(target, &why))
-      return makeError("target '{}' is not available here: {} (available: cpu, reference; 'sinter compile "
+      return makeError("target '{}' is not available here: {} (available: {}reference; 'sinter compile "
                        "--target cuda' compiles CUDA kernels without a GPU)",
-                       target, why);
+                       target, why, cpuBackendAvailable() ? "cpu, " : "");
 
     // Parse NAME=FILE pairs before the (possibly slow) model build.
     std::map<std::string, std::string> files;
