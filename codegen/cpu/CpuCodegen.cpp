@@ -1,10 +1,10 @@
 // CPU codegen driver: kernel per node, fused nodes as a producer plus an elementwise epilogue.
 #include "codegen/cpu/CpuCodegen.h"
 
+#include "codegen/KernelPlan.h"
 #include "codegen/cpu/Emitters.h"
 #include "ir/OpTable.h"
 
-#include <map>
 
 namespace sinter {
 
@@ -25,50 +25,18 @@ const CpuEmitter* findCpuEmitter(std::string_view kernel) {
 
 namespace {
 
-std::string_view kernelName(const OpDef& op) { return op.isElementwise() ? "elementwise" : op.kernel()->name; }
-
-std::string symbolFor(size_t index, const Graph& g, const Node& n) {
-  std::string name = g.displayName(n.output()).substr(1);
-  for (char& c : name)
-    if (!std::isalnum(static_cast<unsigned char>(c)))
-      c = '_';
-  return fmt::format("sinter_k{}_{}", index, name);
-}
-
-// A fused node: its body's first node produces, the rest (elementwise) form the epilogue.
-Error emitFused(KernelBuilder& kb, const Node& fused) {
-  const Graph& body = fused.attrs().getGraph("body");
-  std::map<const Value*, size_t> bufferOf; // body value -> kernel buffer
-  for (size_t i = 0; i < body.inputs().size(); ++i)
-    bufferOf[body.inputs()[i]] = i;
-  std::vector<const Node*> nodes;
-  for (const auto& n : body.nodes())
-    nodes.push_back(n.get());
-  const Node& first = *nodes.front();
-  Binding bind;
-  for (const Value* v : first.inputs())
-    bind.in.push_back(bufferOf.at(v));
-  bind.out = kb.result(0);
-  if (nodes.size() == 2 && first.is(ops::Lrn) && nodes[1]->is(ops::MaxPool2d)) {
-    Binding poolBind{{}, kb.result(0)};
-    return emitLrnMaxPool(kb, first, *nodes[1], bind, poolBind);
-  }
-  Epilogue epi;
-  const Value* chain = first.output();
-  for (size_t k = 1; k < nodes.size(); ++k) {
-    const Node& n = *nodes[k];
-    if (!n.op().isElementwise())
-      return makeUnsupported("fused kind '{}' has no CPU kernel", fused.attrs().getString("kind"));
-    Epilogue::Step step{*parseScalarExpr(n.op().scalar()->expr), {}};
-    for (const Value* v : n.inputs())
-      step.args.push_back(v == chain ? -1 : static_cast<int>(bufferOf.at(v)));
-    epi.steps.push_back(std::move(step));
-    chain = n.output();
-  }
-  const CpuEmitter* e = findCpuEmitter(kernelName(first.op()));
+// One node's kernel: its plan's producer, bound to the kernel buffers, with the epilogue.
+Error emitNode(KernelBuilder& kb, const Node& n) {
+  auto plan = planKernel(n, "CPU");
+  if (!plan)
+    return plan.error();
+  Binding bind{plan->operands, kb.result(0)};
+  if (plan->pool)
+    return emitLrnMaxPool(kb, *plan->producer, *plan->pool, bind, Binding{{}, kb.result(0)});
+  const CpuEmitter* e = findCpuEmitter(emitterKey(plan->producer->op()));
   if (!e)
-    return makeUnsupported("no CPU kernel for {}", first.op().name);
-  return e->emit(kb, first, bind, epi);
+    return makeUnsupported("no CPU kernel for {}", plan->producer->op().name);
+  return e->emit(kb, *plan->producer, bind, Epilogue{plan->epilogue});
 }
 
 } // namespace
@@ -80,10 +48,10 @@ Expected<CpuModule> emitCpuModule(const Graph& g, const CpuTarget& target) {
   size_t index = 0;
   for (const auto& node : g.nodes()) {
     const Node& n = *node;
-    if (n.op().isAlias() || n.is(ops::Constant))
+    if (!isKernelNode(n))
       continue;
     CpuKernel k;
-    k.symbol = symbolFor(index++, g, n);
+    k.symbol = kernelSymbol(index++, g, n);
     k.node = &n;
     for (const Value* v : n.inputs())
       k.buffers.push_back(v);
@@ -92,20 +60,7 @@ Expected<CpuModule> emitCpuModule(const Graph& g, const CpuTarget& target) {
     out.program.kernels.push_back(std::move(k));
     CpuKernel& kernel = out.program.kernels.back();
     KernelBuilder kb(*out.module, kernel, out.program, target);
-    Error e;
-    if (n.is(ops::Fused)) {
-      e = emitFused(kb, n);
-    } else {
-      const CpuEmitter* em = findCpuEmitter(kernelName(n.op()));
-      if (!em)
-        return makeUnsupported("{}: no CPU kernel for {}", g.describe(&n), n.op().name);
-      Binding bind;
-      for (size_t i = 0; i < n.numInputs(); ++i)
-        bind.in.push_back(i);
-      bind.out = kb.result(0);
-      e = em->emit(kb, n, bind, Epilogue{});
-    }
-    if (e)
+    if (Error e = emitNode(kb, n))
       return e.context(g.describe(&n));
     kb.finish();
   }

@@ -2,6 +2,7 @@
 // epilogue that fused elementwise chains add to a producer kernel.
 #pragma once
 
+#include "codegen/KernelPlan.h"
 #include "codegen/cpu/KernelBuilder.h"
 
 #include <span>
@@ -18,10 +19,7 @@ struct Binding {
 /// Elementwise steps applied to a producer's result before it is stored (a fused chain).
 class Epilogue {
 public:
-  struct Step {
-    ScalarExpr expr;
-    std::vector<int> args; ///< -1: the chain value; else a kernel buffer index
-  };
+  using Step = EpilogueStep;
   std::vector<Step> steps;
 
   bool empty() const { return steps.empty(); }

@@ -15,17 +15,6 @@ namespace sinter::cpu {
 using namespace llvm;
 using llvm::Value;
 
-ConvShape ConvShape::of(const Node& conv) {
-  const Shape& x = conv.input(0)->type().shape;
-  const Shape& w = conv.input(1)->type().shape;
-  const Shape& y = conv.output()->type().shape;
-  const auto& s = conv.attrs().getInts("stride");
-  const auto& p = conv.attrs().getInts("pad");
-  const auto& d = conv.attrs().getInts("dilation");
-  return {x[0], x[1], x[2], x[3], w[0], w[1], w[2], w[3], conv.attrs().getInt("group"), y[2], y[3],
-          s[0], s[1], p[0], p[1], d[0], d[1]};
-}
-
 namespace {
 
 constexpr int64_t kMR = 6;   // rows of A per micro-kernel

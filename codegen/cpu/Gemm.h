@@ -6,12 +6,6 @@
 
 namespace sinter::cpu {
 
-/// Every size of a conv2d node, read once.
-struct ConvShape {
-  int64_t N, C, H, W, M, Cg, KH, KW, G, OH, OW, SH, SW, PT, PL, DH, DW;
-  static ConvShape of(const Node& conv);
-};
-
 /// f32 convolution as implicit GEMM: per (image, group, row block, column chunk) work item,
 /// C[Mg x OH*OW] = W_g[Mg x Cg*KH*KW] * im2col(x) with the bias and epilogue applied once per tile.
 Error emitConvGemm(KernelBuilder& kb, const Node& conv, const ConvShape& cs, const Binding& bind, const Epilogue& epi);

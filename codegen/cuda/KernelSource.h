@@ -2,6 +2,7 @@
 // compute type as the reference does, broadcast indexing, scalar expressions, error reports.
 #pragma once
 
+#include "codegen/KernelPlan.h"
 #include "codegen/cuda/CudaProgram.h"
 #include "ir/ScalarExpr.h"
 
@@ -71,10 +72,7 @@ struct Binding {
 
 /// Elementwise steps a fused chain applies to a producer's value before the store.
 struct Epilogue {
-  struct Step {
-    ScalarExpr expr;
-    std::vector<int> args; ///< -1: the chain value, else a kernel buffer index
-  };
+  using Step = EpilogueStep;
   std::vector<Step> steps;
   bool empty() const { return steps.empty(); }
   /// Expression: the chain applied to `v` for output element `flat` of a result shaped `out`.

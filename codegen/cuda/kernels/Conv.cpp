@@ -5,22 +5,8 @@ namespace sinter::cuda {
 
 namespace {
 
-struct ConvShape {
-  int64_t N, C, H, W, M, Cg, KH, KW, G, OH, OW, SH, SW, PT, PL, DH, DW;
-};
-ConvShape shapeOf(const Node& conv) {
-  const Shape& x = conv.input(0)->type().shape;
-  const Shape& w = conv.input(1)->type().shape;
-  const Shape& y = conv.output()->type().shape;
-  const auto& s = conv.attrs().getInts("stride");
-  const auto& p = conv.attrs().getInts("pad");
-  const auto& d = conv.attrs().getInts("dilation");
-  return {x[0], x[1], x[2], x[3], w[0], w[1], w[2], w[3], conv.attrs().getInt("group"), y[2], y[3],
-          s[0], s[1], p[0], p[1], d[0], d[1]};
-}
-
 Error conv2d(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
-  ConvShape c = shapeOf(op);
+  ConvShape c = ConvShape::of(op);
   int64_t Mg = c.M / c.G, K = c.Cg * c.KH * c.KW, OHW = c.OH * c.OW;
   bool bias = op.numInputs() > 2;
   bool f32 = op.input(0)->type().dtype == DType::F32 && op.input(1)->type().dtype == DType::F32 &&
