@@ -17,8 +17,12 @@ const std::array kOps = std::to_array<const OpDef*>({
     &Gemm, &MatMul, &ReduceSum, &ReduceMean, &ReduceMax,
     // Shape
     &Flatten, &Reshape, &Transpose, &Concat, &Slice, &Pad, &Gather, &GatherElements, &Constant,
+    &Expand,
     // Loss
     &SoftmaxCrossEntropy, &NllLoss,
+    // Gradients (emitted by the autodiff pass from the rules above)
+    &ReluGrad, &AbsGrad, &MaxGrad, &MinGrad, &Conv2dGradInput, &Conv2dGradWeight, &MaxPool2dGrad, &AvgPool2dGrad,
+    &LrnGrad, &SoftmaxCrossEntropyGrad, &NllLossGrad,
     // Misc
     &Fused,
 });

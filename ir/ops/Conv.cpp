@@ -1,4 +1,5 @@
 // Convolution op entries.
+#include "ir/GradBuilder.h"
 #include "ir/Graph.h"
 #include "ir/ops/Ops.h"
 #include "ir/ops/ShapeRules.h"
@@ -6,6 +7,41 @@
 namespace sinter::ops {
 
 using namespace rules;
+
+namespace {
+
+// The forward convolution's sizes for a gradient op: x [N,C,H,W], w [M,C/g,KH,KW] and
+// dy [N,M,OH,OW] must be what conv2d(x, w) with these attributes would see and produce.
+Error checkConvTriple(const ShapeCtx& c, const Shape& x, const Shape& w, const Shape& dy) {
+  SINTER_CHECK(requireLength(c, "stride", 2));
+  SINTER_CHECK(requireLength(c, "pad", 4));
+  SINTER_CHECK(requireLength(c, "dilation", 2));
+  int64_t g = c.i("group");
+  if (g < 1 || g > kMaxDim)
+    return makeError("group {} must be positive", g);
+  if (x[1] % g != 0 || x[1] / g != w[1] || w[0] % g != 0)
+    return makeError("channels do not match: input {}, weight {}, group {}", shapeString(x), shapeString(w), g);
+  const auto& s = c.ints("stride");
+  const auto& p = c.ints("pad");
+  const auto& d = c.ints("dilation");
+  auto h = windowExtent(x[2], w[2], s[0], p[0], p[2], d[0], false, "height");
+  if (!h)
+    return h.error();
+  auto wd = windowExtent(x[3], w[3], s[1], p[1], p[3], d[1], false, "width");
+  if (!wd)
+    return wd.error();
+  Shape want{x[0], w[0], *h, *wd};
+  if (dy != want)
+    return makeError("output gradient {} does not match the convolution's output {}", shapeString(dy), shapeString(want));
+  return Error::success();
+}
+
+int64_t convGradCost(const Node& n, const Shape& w) {
+  const Shape& dy = n.input(n.op().name == "conv2d_grad_input" ? 0 : 1)->type().shape;
+  return 2 * numElements(dy) * w[1] * w[2] * w[3];
+}
+
+} // namespace
 
 // 2-D convolution (cross-correlation), NCHW, weight [M, C/group, kH, kW], optional bias [M].
 // pad = [top, left, bottom, right] (ONNX order: begins then ends).
@@ -50,7 +86,79 @@ constexpr OpDef Conv2d{
       const Shape& w = n.input(1)->type().shape;
       int64_t out = n.output()->type().numel();
       return 2 * out * w[1] * w[2] * w[3] + (n.numInputs() > 2 ? out : 0);
-    }, .differentiable = true,
+    },
+    .grad = [](GradBuilder& gb, const Node& n) -> Error {
+      Value* dy = gb.dy();
+      const Attrs& a = n.attrs();
+      const Shape& x = n.input(0)->type().shape;
+      const Shape& w = n.input(1)->type().shape;
+      auto attrs = [&](std::string_view extra, std::vector<int64_t> v) {
+        return Attrs{{"stride", a.getInts("stride")}, {"pad", a.getInts("pad")}, {"dilation", a.getInts("dilation")},
+                     {"group", a.getInt("group")}, {extra, std::move(v)}};
+      };
+      if (gb.wants(0))
+        gb.give(0, gb.emit(Conv2dGradInput, {dy, n.input(1)}, attrs("input_hw", {x[2], x[3]})));
+      if (gb.wants(1))
+        gb.give(1, gb.emit(Conv2dGradWeight, {n.input(0), dy}, attrs("kernel_hw", {w[2], w[3]})));
+      if (n.numInputs() > 2 && gb.wants(2))
+        gb.give(2, gb.emit(ReduceSum, {dy}, {{"axes", std::vector<int64_t>{0, 2, 3}}, {"keepdims", int64_t{0}}}));
+      return gb.error();
+    },
+    .differentiable = true,
     .summary = "2-D convolution, NCHW, grouped and dilated"};
+
+// dx of conv2d: the transposed convolution of dy with the same weights (ONNX ConvTranspose
+// without bias). input_hw fixes the result's spatial size, which strides leave ambiguous.
+constexpr OpDef Conv2dGradInput{
+    .name = "conv2d_grad_input", .family = OpFamily::Conv, .inputs = {"dy", "w"}, .outputs = {"dx"},
+    .attrs = {attr::Ints("stride", {1, 1}), attr::Ints("pad", {0, 0, 0, 0}, "top, left, bottom, right"),
+              attr::Ints("dilation", {1, 1}), attr::Int("group", 1),
+              attr::Required("input_hw", AttrKind::Ints, "height and width of the convolution's input")},
+    .shape = [](ShapeCtx& c) -> Error {
+      SINTER_CHECK(requireFloat(c, 0));
+      SINTER_CHECK(requireSameDType(c));
+      SINTER_CHECK(requireRank(c, 0, 4));
+      SINTER_CHECK(requireRank(c, 1, 4));
+      SINTER_CHECK(requireLength(c, "input_hw", 2));
+      const Shape& dy = c.in(0).shape;
+      const Shape& w = c.in(1).shape;
+      const auto& hw = c.ints("input_hw");
+      if (c.i("group") < 1 || c.i("group") > kMaxDim)
+        return makeError("group {} must be positive", c.i("group"));
+      Shape x{dy[0], w[1] * c.i("group"), hw[0], hw[1]};
+      SINTER_CHECK(checkConvTriple(c, x, w, dy));
+      return c.result({c.in(0).dtype, x});
+    },
+    .lower = Kernel{"conv2d_grad_input"},
+    .cost = [](const Node& n) -> int64_t { return convGradCost(n, n.input(1)->type().shape); },
+    .summary = "gradient of conv2d with respect to its input (transposed convolution)"};
+
+// dw of conv2d: dw[m][c][kh][kw] = sum over n, oh, ow of dy[n][m][oh][ow] * x[n][g*Cg + c][ih][iw].
+constexpr OpDef Conv2dGradWeight{
+    .name = "conv2d_grad_weight", .family = OpFamily::Conv, .inputs = {"x", "dy"}, .outputs = {"dw"},
+    .attrs = {attr::Ints("stride", {1, 1}), attr::Ints("pad", {0, 0, 0, 0}, "top, left, bottom, right"),
+              attr::Ints("dilation", {1, 1}), attr::Int("group", 1),
+              attr::Required("kernel_hw", AttrKind::Ints, "height and width of the weights")},
+    .shape = [](ShapeCtx& c) -> Error {
+      SINTER_CHECK(requireFloat(c, 0));
+      SINTER_CHECK(requireSameDType(c));
+      SINTER_CHECK(requireRank(c, 0, 4));
+      SINTER_CHECK(requireRank(c, 1, 4));
+      SINTER_CHECK(requireLength(c, "kernel_hw", 2));
+      const Shape& x = c.in(0).shape;
+      const Shape& dy = c.in(1).shape;
+      const auto& k = c.ints("kernel_hw");
+      int64_t g = c.i("group");
+      if (g < 1 || g > kMaxDim || x[1] % g != 0)
+        return makeError("input channels {} are not divisible by group {}", x[1], g);
+      if (k[0] < 1 || k[1] < 1 || k[0] > kMaxDim || k[1] > kMaxDim)
+        return makeError("kernel_hw {} must be positive", shapeString(k));
+      Shape w{dy[1], x[1] / g, k[0], k[1]};
+      SINTER_CHECK(checkConvTriple(c, x, w, dy));
+      return c.result({c.in(0).dtype, w});
+    },
+    .lower = Kernel{"conv2d_grad_weight"},
+    .cost = [](const Node& n) -> int64_t { return convGradCost(n, n.output()->type().shape); },
+    .summary = "gradient of conv2d with respect to its weights"};
 
 } // namespace sinter::ops

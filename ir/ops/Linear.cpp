@@ -1,5 +1,6 @@
 // Matrix product op entries: gemm (2-D, transposes, bias) and matmul (numpy batched).
 #include "ir/Graph.h"
+#include "ir/GradBuilder.h"
 #include "ir/ops/Ops.h"
 #include "ir/ops/ShapeRules.h"
 
@@ -39,7 +40,30 @@ constexpr OpDef Gemm{
       int64_t k = n.attrs().getInt("trans_a") ? a[0] : a[1];
       int64_t out = n.output()->type().numel();
       return 2 * out * k + (n.numInputs() > 2 ? 2 * out : 0);
-    }, .differentiable = true,
+    },
+    .grad = [](GradBuilder& gb, const Node& n) -> Error {
+      // y = alpha op(a) op(b) + beta c
+      Value* dy = gb.dy();
+      Value* a = n.input(0);
+      Value* b = n.input(1);
+      const Attrs& at = n.attrs();
+      int64_t ta = at.getInt("trans_a"), tb = at.getInt("trans_b");
+      double alpha = at.getFloat("alpha");
+      auto gemm = [&](Value* p, Value* q, int64_t tp, int64_t tq) {
+        return gb.emit(Gemm, {p, q}, {{"trans_a", tp}, {"trans_b", tq}, {"alpha", alpha}});
+      };
+      if (gb.wants(0)) // da = alpha dy op(b)^T, or its transpose when a is stored transposed
+        gb.give(0, ta ? gemm(b, dy, tb, 1) : gemm(dy, b, 0, 1 - tb));
+      if (gb.wants(1)) // db = alpha op(a)^T dy, or its transpose
+        gb.give(1, tb ? gemm(dy, a, 1, ta) : gemm(a, dy, 1 - ta, 0));
+      if (n.numInputs() > 2 && gb.wants(2)) {
+        double beta = at.getFloat("beta");
+        Value* g = beta == 1.0 ? dy : gb.mul(dy, gb.scalar(beta, dy->type().dtype));
+        gb.giveUnbroadcast(2, n, g);
+      }
+      return gb.error();
+    },
+    .differentiable = true,
     .summary = "alpha * a @ b + beta * c with optional transposes"};
 
 // Numpy matmul: 1-D operands are promoted then squeezed; batch dims broadcast.
@@ -73,7 +97,38 @@ constexpr OpDef MatMul{
     .lower = Kernel{"matmul"},
     .cost = [](const Node& n) -> int64_t {
       return 2 * n.output()->type().numel() * n.input(0)->type().shape.back();
-    }, .differentiable = true,
+    },
+    .grad = [](GradBuilder& gb, const Node& n) -> Error {
+      // On the promoted operands (1-D a as [1, K], 1-D b as [K, 1]): da = dy b^T, db = a^T dy,
+      // summed over broadcast batch dims, then back to the operands' shapes.
+      Shape as = n.input(0)->type().shape, bs = n.input(1)->type().shape;
+      bool va = as.size() == 1, vb = bs.size() == 1;
+      if (va)
+        as.insert(as.begin(), 1);
+      if (vb)
+        bs.push_back(1);
+      Shape ys = n.output()->type().shape;
+      if (va)
+        ys.insert(ys.end() - (vb ? 0 : 1), 1);
+      if (vb)
+        ys.push_back(1);
+      Value* dy = gb.reshape(gb.dy(), ys);
+      Value* a = gb.reshape(n.input(0), as);
+      Value* b = gb.reshape(n.input(1), bs);
+      auto swapLast = [&](Value* v) {
+        std::vector<int64_t> perm(v->type().rank());
+        for (size_t i = 0; i < perm.size(); ++i)
+          perm[i] = static_cast<int64_t>(i);
+        std::swap(perm[perm.size() - 1], perm[perm.size() - 2]);
+        return gb.emit(Transpose, {v}, {{"perm", perm}});
+      };
+      if (gb.wants(0))
+        gb.give(0, gb.reshape(gb.unbroadcast(gb.emit(MatMul, {dy, swapLast(b)}), as), n.input(0)->type().shape));
+      if (gb.wants(1))
+        gb.give(1, gb.reshape(gb.unbroadcast(gb.emit(MatMul, {swapLast(a), dy}), bs), n.input(1)->type().shape));
+      return gb.error();
+    },
+    .differentiable = true,
     .summary = "numpy-style batched matrix product"};
 
 } // namespace sinter::ops

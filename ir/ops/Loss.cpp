@@ -1,4 +1,5 @@
 // Loss op entries.
+#include "ir/GradBuilder.h"
 #include "ir/ops/Ops.h"
 #include "ir/ops/ShapeRules.h"
 
@@ -30,6 +31,27 @@ Error classLossShape(ShapeCtx& c) {
     return makeError("reduction '{}' is not one of mean, sum, none", red);
   return c.result({s.dtype, {}});
 }
+// A loss gradient: (scores, labels, dloss[, weights]) -> dscores; dloss has the loss's type.
+Error classLossGradShape(ShapeCtx& c) {
+  std::vector<TensorType> fwd{c.in(0), c.in(1)};
+  if (c.has(3))
+    fwd.push_back(c.in(3));
+  ShapeCtx sub(fwd, c.attrs());
+  SINTER_CHECK(classLossShape(sub));
+  if (c.in(2) != sub.outputs[0])
+    return makeError("loss gradient {} does not match the loss {}", c.in(2).str(), sub.outputs[0].str());
+  return c.result(c.in(0));
+}
+
+template <const OpDef& GradOp> Error classLossGrad(GradBuilder& gb, const Node& n) {
+  if (!gb.wants(0))
+    return gb.error();
+  std::vector<Value*> in{n.input(0), n.input(1), gb.dy()};
+  if (n.numInputs() > 2)
+    in.push_back(n.input(2));
+  gb.give(0, gb.emit(GradOp, in, n.attrs()));
+  return gb.error();
+}
 } // namespace
 
 // loss[i] = -w[label_i] * log_softmax(scores[i])[label_i], over axis 1 (ONNX
@@ -41,7 +63,8 @@ constexpr OpDef SoftmaxCrossEntropy{
     .attrs = {attr::Str("reduction", "mean", "mean, sum or none"),
               attr::Int("ignore_index", -100, "label value that contributes nothing")},
     .shape = classLossShape,
-    .lower = Kernel{"softmax_cross_entropy"}, .differentiable = true,
+    .lower = Kernel{"softmax_cross_entropy"}, .grad = classLossGrad<SoftmaxCrossEntropyGrad>,
+    .differentiable = true,
     .summary = "softmax + negative log-likelihood of integer labels"};
 
 // loss[i] = -w[label_i] * scores[i][label_i] (ONNX NegativeLogLikelihoodLoss: scores are
@@ -51,7 +74,27 @@ constexpr OpDef NllLoss{
     .inputs = {"log_probs", "labels", "weights"}, .minInputs = 2, .outputs = {"loss"},
     .attrs = {attr::Str("reduction", "mean", "mean, sum or none"),
               attr::Int("ignore_index", -100, "label value that contributes nothing")},
-    .shape = classLossShape, .lower = Kernel{"nll_loss"}, .differentiable = true,
+    .shape = classLossShape, .lower = Kernel{"nll_loss"}, .grad = classLossGrad<NllLossGrad>,
+    .differentiable = true,
     .summary = "negative log-likelihood of integer labels"};
+
+// dscores of softmax_cross_entropy: (softmax(scores) - onehot(label)) * w[label] * dloss / norm,
+// norm = the sum of counted weights for reduction=mean (else 1); ignored items get 0.
+constexpr OpDef SoftmaxCrossEntropyGrad{
+    .name = "softmax_cross_entropy_grad", .family = OpFamily::Loss,
+    .inputs = {"scores", "labels", "dloss", "weights"}, .minInputs = 3, .outputs = {"dscores"},
+    .attrs = {attr::Str("reduction", "mean", "mean, sum or none"),
+              attr::Int("ignore_index", -100, "label value that contributes nothing")},
+    .shape = classLossGradShape, .lower = Kernel{"softmax_cross_entropy_grad"},
+    .summary = "gradient of softmax_cross_entropy with respect to the scores"};
+
+// dlog_probs of nll_loss: -w[label] * dloss / norm at the label, 0 elsewhere.
+constexpr OpDef NllLossGrad{
+    .name = "nll_loss_grad", .family = OpFamily::Loss, .inputs = {"log_probs", "labels", "dloss", "weights"},
+    .minInputs = 3, .outputs = {"dlog_probs"},
+    .attrs = {attr::Str("reduction", "mean", "mean, sum or none"),
+              attr::Int("ignore_index", -100, "label value that contributes nothing")},
+    .shape = classLossGradShape, .lower = Kernel{"nll_loss_grad"},
+    .summary = "gradient of nll_loss with respect to the log-probabilities"};
 
 } // namespace sinter::ops

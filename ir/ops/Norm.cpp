@@ -1,5 +1,6 @@
 // Normalisation op entries: LRN, batch norm (inference), softmax, log-softmax.
 #include "ir/Graph.h"
+#include "ir/GradBuilder.h"
 #include "ir/ops/Ops.h"
 #include "ir/ops/ShapeRules.h"
 
@@ -26,8 +27,36 @@ constexpr OpDef Lrn{
     .lower = Kernel{"lrn"},
     .cost = [](const Node& n) -> int64_t {
       return n.output()->type().numel() * (2 * n.attrs().getInt("size") + 4);
-    }, .differentiable = true,
+    },
+    .grad = [](GradBuilder& gb, const Node& n) -> Error {
+      if (gb.wants(0))
+        gb.give(0, gb.emit(LrnGrad, {n.input(0), gb.dy()}, n.attrs()));
+      return gb.error();
+    },
+    .differentiable = true,
     .summary = "local response normalisation across channels"};
+
+// dx of lrn. With d_c = bias + alpha/size * sum of x^2 over c's window and y_c = x_c d_c^-beta:
+// dx_j = dy_j d_j^-beta - 2 alpha beta / size * x_j * sum over windows c holding j of dy_c x_c d_c^(-beta-1).
+constexpr OpDef LrnGrad{
+    .name = "lrn_grad", .family = OpFamily::Norm, .inputs = {"x", "dy"}, .outputs = {"dx"},
+    .attrs = {attr::Required("size", AttrKind::Int), attr::Float("alpha", 1e-4),
+              attr::Float("beta", 0.75), attr::Float("bias", 1.0)},
+    .shape = [](ShapeCtx& c) -> Error {
+      SINTER_CHECK(requireFloat(c, 0));
+      if (c.in(0).rank() < 3)
+        return makeError("operand 0 must have rank >= 3 (N, C, spatial...), got {}", c.in(0).str());
+      if (c.in(1) != c.in(0))
+        return makeError("output gradient {} does not match the input {}", c.in(1).str(), c.in(0).str());
+      if (c.i("size") < 1)
+        return makeError("size {} must be positive", c.i("size"));
+      return c.result(c.in(0));
+    },
+    .lower = Kernel{"lrn_grad"},
+    .cost = [](const Node& n) -> int64_t {
+      return n.output()->type().numel() * (4 * n.attrs().getInt("size") + 8);
+    },
+    .summary = "gradient of lrn"};
 
 // y = scale * (x - mean) / sqrt(var + epsilon) + bias, per channel (axis 1).
 constexpr OpDef BatchNorm{
@@ -63,6 +92,16 @@ constexpr OpDef Softmax{.name = "softmax", .family = OpFamily::Norm, .onnx = {"S
                         .inputs = {"x"}, .attrs = {attr::Int("axis", -1)}, .shape = softmaxShape,
                         .lower = Kernel{"softmax"},
                         .cost = [](const Node& n) -> int64_t { return 4 * n.output()->type().numel(); },
+                        .grad = [](GradBuilder& gb, const Node& n) -> Error {
+                          // dx = y * (dy - sum(dy * y)) along the axis
+                          Value* y = n.output();
+                          int64_t axis = n.attrs().getInt("axis");
+                          Value* s = gb.emit(ReduceSum, {gb.mul(gb.dy(), y)},
+                                             {{"axes", std::vector<int64_t>{axis}}, {"keepdims", int64_t{1}}});
+                          if (gb.wants(0))
+                            gb.give(0, gb.mul(y, gb.sub(gb.dy(), s)));
+                          return gb.error();
+                        },
                         .differentiable = true,
                         .summary = "exp(x) / sum(exp(x)) along one axis"};
 
@@ -71,6 +110,15 @@ constexpr OpDef LogSoftmax{.name = "log_softmax", .family = OpFamily::Norm,
                            .attrs = {attr::Int("axis", -1)}, .shape = softmaxShape,
                            .lower = Kernel{"log_softmax"},
                            .cost = [](const Node& n) -> int64_t { return 4 * n.output()->type().numel(); },
+                           .grad = [](GradBuilder& gb, const Node& n) -> Error {
+                             // dx = dy - exp(y) * sum(dy) along the axis
+                             int64_t axis = n.attrs().getInt("axis");
+                             Value* s = gb.emit(ReduceSum, {gb.dy()},
+                                                {{"axes", std::vector<int64_t>{axis}}, {"keepdims", int64_t{1}}});
+                             if (gb.wants(0))
+                               gb.give(0, gb.sub(gb.dy(), gb.mul(gb.emit(Exp, {n.output()}), s)));
+                             return gb.error();
+                           },
                            .differentiable = true,
                            .summary = "x - log(sum(exp(x))) along one axis"};
 

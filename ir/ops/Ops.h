@@ -16,21 +16,22 @@ namespace sinter::ops {
 extern const OpDef Relu, Neg, Sqrt, Exp, Log, Abs, Sigmoid, Tanh;
 extern const OpDef Add, Sub, Mul, Div, Pow, Max, Min;
 extern const OpDef Cast, Equal, Where, Identity, Dropout;
+extern const OpDef ReluGrad, AbsGrad, MaxGrad, MinGrad;
 // Conv (ir/ops/Conv.cpp)
-extern const OpDef Conv2d;
+extern const OpDef Conv2d, Conv2dGradInput, Conv2dGradWeight;
 // Pool (ir/ops/Pool.cpp)
-extern const OpDef MaxPool2d, AvgPool2d, GlobalAvgPool;
+extern const OpDef MaxPool2d, AvgPool2d, GlobalAvgPool, MaxPool2dGrad, AvgPool2dGrad;
 // Norm (ir/ops/Norm.cpp)
-extern const OpDef Lrn, BatchNorm, Softmax, LogSoftmax;
+extern const OpDef Lrn, BatchNorm, Softmax, LogSoftmax, LrnGrad;
 // Linear (ir/ops/Linear.cpp)
 extern const OpDef Gemm, MatMul;
 // Reduce (ir/ops/Reduce.cpp)
 extern const OpDef ReduceSum, ReduceMean, ReduceMax;
 // Shape (ir/ops/Shape.cpp)
-extern const OpDef Flatten, Reshape, Transpose, Concat, Slice, Pad, Gather, GatherElements, Constant;
+extern const OpDef Flatten, Reshape, Transpose, Concat, Slice, Pad, Gather, GatherElements, Constant, Expand;
 // Misc (ir/ops/Fused.cpp)
 extern const OpDef Fused;
 // Loss (ir/ops/Loss.cpp)
-extern const OpDef SoftmaxCrossEntropy, NllLoss;
+extern const OpDef SoftmaxCrossEntropy, NllLoss, SoftmaxCrossEntropyGrad, NllLossGrad;
 
 } // namespace sinter::ops

@@ -1,4 +1,5 @@
 // Pooling op entries.
+#include "ir/GradBuilder.h"
 #include "ir/Graph.h"
 #include "ir/ops/Ops.h"
 #include "ir/ops/ShapeRules.h"
@@ -40,6 +41,24 @@ Error pool2dShape(ShapeCtx& c, bool dilated) {
     return w.error();
   return c.result({c.in(0).dtype, {x[0], x[1], *h, *w}});
 }
+// A pooling gradient's shape: `x` pooled with these attributes must give `dy`; the result is x's type.
+Error poolGradShape(ShapeCtx& c, const TensorType& x, const TensorType& dy, bool dilated) {
+  std::array<TensorType, 1> xs{x};
+  ShapeCtx sub(xs, c.attrs());
+  SINTER_CHECK(pool2dShape(sub, dilated));
+  if (dy.dtype != x.dtype || dy.shape != sub.outputs[0].shape)
+    return makeError("output gradient {} does not match the pooling's output {}", dy.str(), sub.outputs[0].str());
+  return c.result(x);
+}
+Attrs poolAttrs(const Attrs& a, bool dilated) {
+  Attrs out{{"kernel", a.getInts("kernel")}, {"stride", a.getInts("stride")}, {"pad", a.getInts("pad")}};
+  if (dilated)
+    out.set("dilation", a.getInts("dilation"));
+  out.set("ceil_mode", a.getInt("ceil_mode"));
+  if (!dilated)
+    out.set("count_include_pad", a.getInt("count_include_pad"));
+  return out;
+}
 int64_t poolCost(const Node& n) {
   const auto& k = n.attrs().getInts("kernel");
   return n.output()->type().numel() * k[0] * k[1];
@@ -53,7 +72,26 @@ constexpr OpDef MaxPool2d{
               attr::Ints("dilation", {1, 1}), attr::Int("ceil_mode", 0)},
     .shape = [](ShapeCtx& c) { return pool2dShape(c, true); }, .lower = Kernel{"max_pool2d"},
     .cost = poolCost,
+    .grad = [](GradBuilder& gb, const Node& n) -> Error {
+      if (gb.wants(0))
+        gb.give(0, gb.emit(MaxPool2dGrad, {n.input(0), gb.dy()}, poolAttrs(n.attrs(), true)));
+      return gb.error();
+    },
     .differentiable = true, .summary = "2-D max pooling, NCHW (padding never wins)"};
+
+// dx of max_pool2d: each window's gradient goes to its maximum (the first one in row-major
+// window order on ties, like PyTorch), summed where windows overlap.
+constexpr OpDef MaxPool2dGrad{
+    .name = "max_pool2d_grad", .family = OpFamily::Pool, .inputs = {"x", "dy"}, .outputs = {"dx"},
+    .attrs = {attr::Required("kernel", AttrKind::Ints), attr::Ints("stride", {1, 1}),
+              attr::Ints("pad", {0, 0, 0, 0}, "top, left, bottom, right"),
+              attr::Ints("dilation", {1, 1}), attr::Int("ceil_mode", 0)},
+    .shape = [](ShapeCtx& c) -> Error {
+      SINTER_CHECK(requireFloat(c, 0));
+      return poolGradShape(c, c.in(0), c.in(1), true);
+    },
+    .lower = Kernel{"max_pool2d_grad"}, .cost = poolCost,
+    .summary = "gradient of max_pool2d (to each window's first maximum)"};
 
 constexpr OpDef AvgPool2d{
     .name = "avg_pool2d", .family = OpFamily::Pool, .onnx = {"AveragePool"}, .inputs = {"x"},
@@ -63,7 +101,36 @@ constexpr OpDef AvgPool2d{
               attr::Int("count_include_pad", 0, "1: divide by the full window incl. padding")},
     .shape = [](ShapeCtx& c) { return pool2dShape(c, false); }, .lower = Kernel{"avg_pool2d"},
     .cost = poolCost,
+    .grad = [](GradBuilder& gb, const Node& n) -> Error {
+      const Shape& x = n.input(0)->type().shape;
+      Attrs a = poolAttrs(n.attrs(), false);
+      a.set("input_hw", std::vector<int64_t>{x[2], x[3]});
+      if (gb.wants(0))
+        gb.give(0, gb.emit(AvgPool2dGrad, {gb.dy()}, a));
+      return gb.error();
+    },
     .differentiable = true, .summary = "2-D average pooling, NCHW"};
+
+// dx of avg_pool2d: each window's gradient spread evenly over the elements it averaged.
+constexpr OpDef AvgPool2dGrad{
+    .name = "avg_pool2d_grad", .family = OpFamily::Pool, .inputs = {"dy"}, .outputs = {"dx"},
+    .attrs = {attr::Required("kernel", AttrKind::Ints), attr::Ints("stride", {1, 1}),
+              attr::Ints("pad", {0, 0, 0, 0}, "top, left, bottom, right"),
+              attr::Int("ceil_mode", 0),
+              attr::Int("count_include_pad", 0, "1: divide by the full window incl. padding"),
+              attr::Required("input_hw", AttrKind::Ints, "height and width of the pooling's input")},
+    .shape = [](ShapeCtx& c) -> Error {
+      SINTER_CHECK(requireFloat(c, 0));
+      SINTER_CHECK(requireRank(c, 0, 4));
+      SINTER_CHECK(requireLength(c, "input_hw", 2));
+      const Shape& dy = c.in(0).shape;
+      const auto& hw = c.ints("input_hw");
+      if (hw[0] < 1 || hw[1] < 1 || hw[0] > kMaxDim || hw[1] > kMaxDim)
+        return makeError("input_hw {} must be positive", shapeString(hw));
+      return poolGradShape(c, {c.in(0).dtype, {dy[0], dy[1], hw[0], hw[1]}}, c.in(0), false);
+    },
+    .lower = Kernel{"avg_pool2d_grad"}, .cost = poolCost,
+    .summary = "gradient of avg_pool2d"};
 
 constexpr OpDef GlobalAvgPool{
     .name = "global_avg_pool", .family = OpFamily::Pool, .onnx = {"GlobalAveragePool"},
@@ -77,7 +144,19 @@ constexpr OpDef GlobalAvgPool{
         s[i] = 1;
       return c.result({c.in(0).dtype, s});
     },
-    .lower = Kernel{"global_avg_pool"}, .differentiable = true,
+    .lower = Kernel{"global_avg_pool"},
+    .grad = [](GradBuilder& gb, const Node& n) -> Error {
+      const Shape& x = n.input(0)->type().shape;
+      if (x.size() != 4)
+        return makeUnsupported("the gradient of global_avg_pool is implemented for 4-D inputs, not {}",
+                               shapeString(x));
+      if (gb.wants(0))
+        gb.give(0, gb.emit(AvgPool2dGrad, {gb.dy()},
+                           {{"kernel", std::vector<int64_t>{x[2], x[3]}},
+                            {"input_hw", std::vector<int64_t>{x[2], x[3]}}}));
+      return gb.error();
+    },
+    .differentiable = true,
     .summary = "mean over all spatial dims, keeping them as 1"};
 
 } // namespace sinter::ops

@@ -1,4 +1,5 @@
 // Shape and data-movement op entries: flatten, reshape, transpose, concat, slice, pad, constant.
+#include "ir/GradBuilder.h"
 #include "ir/ops/Ops.h"
 #include "ir/ops/ShapeRules.h"
 
@@ -21,7 +22,12 @@ constexpr OpDef Flatten{
       int64_t inner = numElements(std::span(x).subspan(*a));
       return c.result({c.in(0).dtype, {outer, inner}});
     },
-    .lower = Alias{}, .differentiable = true, .summary = "collapse to 2-D at an axis"};
+    .lower = Alias{}, .grad = [](GradBuilder& gb, const Node& n) -> Error {
+      if (gb.wants(0))
+        gb.give(0, gb.reshape(gb.dy(), n.input(0)->type().shape));
+      return gb.error();
+    },
+    .differentiable = true, .summary = "collapse to 2-D at an axis"};
 
 // shape: the new dims; at most one -1 (inferred). Element count must be preserved.
 constexpr OpDef Reshape{
@@ -54,7 +60,12 @@ constexpr OpDef Reshape{
       }
       return c.result({c.in(0).dtype, s});
     },
-    .lower = Alias{}, .differentiable = true, .summary = "same data, new dims"};
+    .lower = Alias{}, .grad = [](GradBuilder& gb, const Node& n) -> Error {
+      if (gb.wants(0))
+        gb.give(0, gb.reshape(gb.dy(), n.input(0)->type().shape));
+      return gb.error();
+    },
+    .differentiable = true, .summary = "same data, new dims"};
 
 constexpr OpDef Transpose{
     .name = "transpose", .family = OpFamily::Shape, .onnx = {"Transpose"}, .inputs = {"x"},
@@ -74,7 +85,16 @@ constexpr OpDef Transpose{
       }
       return c.result({c.in(0).dtype, out});
     },
-    .lower = Kernel{"transpose"}, .differentiable = true, .summary = "permute dims"};
+    .lower = Kernel{"transpose"}, .grad = [](GradBuilder& gb, const Node& n) -> Error {
+      const auto& perm = n.attrs().getInts("perm");
+      std::vector<int64_t> inverse(perm.size());
+      for (size_t i = 0; i < perm.size(); ++i)
+        inverse[static_cast<size_t>(perm[i])] = static_cast<int64_t>(i);
+      if (gb.wants(0))
+        gb.give(0, gb.emit(Transpose, {gb.dy()}, {{"perm", inverse}}));
+      return gb.error();
+    },
+    .differentiable = true, .summary = "permute dims"};
 
 constexpr OpDef Concat{
     .name = "concat", .family = OpFamily::Shape, .onnx = {"Concat"}, .inputs = {"x"},
@@ -97,7 +117,23 @@ constexpr OpDef Concat{
       }
       return c.result({c.in(0).dtype, out});
     },
-    .lower = Kernel{"concat"}, .differentiable = true, .summary = "join along an axis"};
+    .lower = Kernel{"concat"}, .grad = [](GradBuilder& gb, const Node& n) -> Error {
+      int64_t rank = n.output()->type().rank();
+      int64_t axis = n.attrs().getInt("axis");
+      if (axis < 0)
+        axis += rank;
+      int64_t at = 0;
+      for (size_t i = 0; i < n.numInputs(); ++i) {
+        int64_t len = n.input(i)->type().shape[static_cast<size_t>(axis)];
+        if (gb.wants(i))
+          gb.give(i, gb.emit(Slice, {gb.dy()},
+                             {{"starts", std::vector<int64_t>{at}}, {"ends", std::vector<int64_t>{at + len}},
+                              {"axes", std::vector<int64_t>{axis}}}));
+        at += len;
+      }
+      return gb.error();
+    },
+    .differentiable = true, .summary = "join along an axis"};
 
 // ONNX Slice semantics: negative indices count from the end; starts/ends are clamped.
 constexpr OpDef Slice{
@@ -114,7 +150,25 @@ constexpr OpDef Slice{
         out.push_back(d.len);
       return c.result({c.in(0).dtype, out});
     },
-    .lower = Kernel{"slice"}, .differentiable = true, .summary = "strided sub-tensor"};
+    .lower = Kernel{"slice"}, .grad = [](GradBuilder& gb, const Node& n) -> Error {
+      const Shape& x = n.input(0)->type().shape;
+      const Attrs& a = n.attrs();
+      auto dims = sliceDims(x, a.getInts("starts"), a.getInts("ends"), a.getInts("axes"), a.getInts("steps"));
+      if (!dims)
+        return dims.error();
+      std::vector<int64_t> pads(2 * x.size());
+      for (size_t d = 0; d < x.size(); ++d) {
+        const SliceDim& sd = (*dims)[d];
+        if (sd.step != 1 && sd.len > 1)
+          return makeUnsupported("the gradient of slice is implemented for step 1, not {}", sd.step);
+        pads[d] = sd.start;
+        pads[d + x.size()] = x[d] - sd.start - sd.len;
+      }
+      if (gb.wants(0)) // zeros around the slice: pad dy back to x's shape
+        gb.give(0, gb.emit(Pad, {gb.dy()}, {{"pads", pads}}));
+      return gb.error();
+    },
+    .differentiable = true, .summary = "strided sub-tensor"};
 
 // pads = [begin_0..begin_{r-1}, end_0..end_{r-1}]; negative pads crop.
 constexpr OpDef Pad{
@@ -145,7 +199,18 @@ constexpr OpDef Pad{
       }
       return c.result({c.in(0).dtype, out});
     },
-    .lower = Kernel{"pad"}, .differentiable = true, .summary = "constant, reflect or edge padding"};
+    .lower = Kernel{"pad"}, .grad = [](GradBuilder& gb, const Node& n) -> Error {
+      if (n.attrs().getString("mode") != "constant")
+        return makeUnsupported("the gradient of pad is implemented for mode=constant, not '{}'",
+                               n.attrs().getString("mode"));
+      std::vector<int64_t> crop = n.attrs().getInts("pads");
+      for (int64_t& v : crop)
+        v = -v; // negative pads crop: exactly the padded border removed (or the cropped one restored)
+      if (gb.wants(0))
+        gb.give(0, gb.emit(Pad, {gb.dy()}, {{"pads", crop}}));
+      return gb.error();
+    },
+    .differentiable = true, .summary = "constant, reflect or edge padding"};
 
 // y = data indexed along `axis` by every index in `indices` (negative indices count from the end):
 // shape data[:axis] + indices + data[axis+1:].
@@ -164,7 +229,7 @@ constexpr OpDef Gather{
       out.insert(out.end(), d.begin() + *a + 1, d.end());
       return c.result({c.in(0).dtype, out});
     },
-    .lower = Kernel{"gather"}, .differentiable = true, .summary = "take entries along an axis"};
+    .lower = Kernel{"gather"}, .summary = "take entries along an axis"};
 
 // y[i0..i_{r-1}] = data[...] with coordinate `axis` replaced by indices[i0..]; shape of indices.
 constexpr OpDef GatherElements{
@@ -183,7 +248,7 @@ constexpr OpDef GatherElements{
           return makeError("indices {} exceed data {} in dim {}", c.in(1).str(), c.in(0).str(), i);
       return c.result({c.in(0).dtype, c.in(1).shape});
     },
-    .lower = Kernel{"gather_elements"}, .differentiable = true,
+    .lower = Kernel{"gather_elements"},
     .summary = "take one entry per index along an axis"};
 
 constexpr OpDef Constant{
@@ -194,5 +259,27 @@ constexpr OpDef Constant{
       return c.result(t.type());
     },
     .lower = Kernel{"constant"}, .differentiable = false, .summary = "a literal tensor"};
+
+// numpy broadcast of x to `shape` (the gradient of a reduction spreads back with it). A Scalar
+// op: every backend's elementwise kernel broadcasts its operands to the result.
+constexpr OpDef Expand{
+    .name = "expand", .family = OpFamily::Shape, .inputs = {"x"},
+    .attrs = {attr::Required("shape", AttrKind::Ints, "the result's dims; x broadcasts to them")},
+    .shape = [](ShapeCtx& c) -> Error {
+      const Shape& want = c.ints("shape");
+      for (int64_t d : want)
+        if (d < 0 || d > kMaxDim)
+          return makeError("shape {} has an invalid dim", shapeString(want));
+      auto b = broadcast(c.in(0).shape, want);
+      if (!b || *b != want)
+        return makeError("{} does not broadcast to {}", c.in(0).str(), shapeString(want));
+      return c.result({c.in(0).dtype, want});
+    },
+    .lower = Scalar{"$0"},
+    .grad = [](GradBuilder& gb, const Node& n) -> Error {
+      gb.giveUnbroadcast(0, n, gb.dy());
+      return gb.error();
+    },
+    .differentiable = true, .summary = "broadcast to a shape"};
 
 } // namespace sinter::ops

@@ -102,6 +102,140 @@ template <bool IsMax> Error pool2d(RefArgs& a) {
   return Error::success();
 }
 
+// dx[n][g*Cg + c][ih][iw] += dy[n][m][oh][ow] * w[m][c][kh][kw] over every tap of the forward.
+Error conv2dGradInput(RefArgs& a) {
+  const RefTensor& dy = *a.in[0];
+  const RefTensor& w = *a.in[1];
+  RefTensor& dx = a.out[0];
+  const auto& s = a.attrs.getInts("stride");
+  const auto& p = a.attrs.getInts("pad");
+  const auto& d = a.attrs.getInts("dilation");
+  int64_t groups = a.attrs.getInt("group");
+  int64_t N = dx.type.shape[0], C = dx.type.shape[1], H = dx.type.shape[2], W = dx.type.shape[3];
+  int64_t M = w.type.shape[0], Cg = w.type.shape[1], KH = w.type.shape[2], KW = w.type.shape[3];
+  int64_t OH = dy.type.shape[2], OW = dy.type.shape[3], Mg = M / groups;
+  std::fill(dx.data.begin(), dx.data.end(), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t m = 0; m < M; ++m) {
+      const double* g = &dy.data[((n * M + m) * OH) * OW];
+      int64_t grp = m / Mg;
+      for (int64_t c = 0; c < Cg; ++c) {
+        double* out = &dx.data[((n * C + grp * Cg + c) * H) * W];
+        for (int64_t kh = 0; kh < KH; ++kh) {
+          auto [oh0, oh1] = validRange(OH, s[0], kh * d[0] - p[0], H);
+          for (int64_t kw = 0; kw < KW; ++kw) {
+            double wv = w.data[((m * Cg + c) * KH + kh) * KW + kw];
+            auto [ow0, ow1] = validRange(OW, s[1], kw * d[1] - p[1], W);
+            for (int64_t oh = oh0; oh < oh1; ++oh) {
+              double* row = out + (oh * s[0] + kh * d[0] - p[0]) * W + kw * d[1] - p[1];
+              for (int64_t ow = ow0; ow < ow1; ++ow)
+                row[ow * s[1]] += wv * g[oh * OW + ow];
+            }
+          }
+        }
+      }
+    }
+  return Error::success();
+}
+
+// dw[m][c][kh][kw] = sum over n, oh, ow of dy[n][m][oh][ow] * x[n][g*Cg + c][ih][iw].
+Error conv2dGradWeight(RefArgs& a) {
+  const RefTensor& x = *a.in[0];
+  const RefTensor& dy = *a.in[1];
+  RefTensor& dw = a.out[0];
+  const auto& s = a.attrs.getInts("stride");
+  const auto& p = a.attrs.getInts("pad");
+  const auto& d = a.attrs.getInts("dilation");
+  int64_t groups = a.attrs.getInt("group");
+  int64_t N = x.type.shape[0], C = x.type.shape[1], H = x.type.shape[2], W = x.type.shape[3];
+  int64_t M = dw.type.shape[0], Cg = dw.type.shape[1], KH = dw.type.shape[2], KW = dw.type.shape[3];
+  int64_t OH = dy.type.shape[2], OW = dy.type.shape[3], Mg = M / groups;
+  for (int64_t m = 0; m < M; ++m) {
+    int64_t grp = m / Mg;
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t kh = 0; kh < KH; ++kh) {
+        auto [oh0, oh1] = validRange(OH, s[0], kh * d[0] - p[0], H);
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          auto [ow0, ow1] = validRange(OW, s[1], kw * d[1] - p[1], W);
+          double acc = 0;
+          for (int64_t n = 0; n < N; ++n) {
+            const double* in = &x.data[((n * C + grp * Cg + c) * H) * W];
+            const double* g = &dy.data[((n * M + m) * OH) * OW];
+            for (int64_t oh = oh0; oh < oh1; ++oh) {
+              const double* row = in + (oh * s[0] + kh * d[0] - p[0]) * W + kw * d[1] - p[1];
+              for (int64_t ow = ow0; ow < ow1; ++ow)
+                acc += g[oh * OW + ow] * row[ow * s[1]];
+            }
+          }
+          dw.data[((m * Cg + c) * KH + kh) * KW + kw] = acc;
+        }
+      }
+  }
+  return Error::success();
+}
+
+// Gradients of the pools: the same windows as pool2d; max sends each window's gradient to the
+// element the forward picked (the first maximum), average spreads it over the counted elements.
+template <bool IsMax> Error pool2dGrad(RefArgs& a) {
+  const RefTensor* x = IsMax ? a.in[0] : nullptr;
+  const RefTensor& dy = *a.in[IsMax ? 1 : 0];
+  RefTensor& dx = a.out[0];
+  const auto& k = a.attrs.getInts("kernel");
+  const auto& s = a.attrs.getInts("stride");
+  const auto& p = a.attrs.getInts("pad");
+  std::vector<int64_t> d{1, 1};
+  bool includePad = false;
+  if constexpr (IsMax)
+    d = a.attrs.getInts("dilation");
+  else
+    includePad = a.attrs.getInt("count_include_pad") != 0;
+  int64_t NC = dx.type.shape[0] * dx.type.shape[1], H = dx.type.shape[2], W = dx.type.shape[3];
+  int64_t OH = dy.type.shape[2], OW = dy.type.shape[3];
+  std::fill(dx.data.begin(), dx.data.end(), 0.0);
+  for (int64_t nc = 0; nc < NC; ++nc) {
+    double* out = &dx.data[nc * H * W];
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        double g = dy.data[(nc * OH + oh) * OW + ow];
+        int64_t h0 = oh * s[0] - p[0], w0 = ow * s[1] - p[1];
+        double best = -std::numeric_limits<double>::infinity();
+        int64_t bestAt = -1, count = 0;
+        for (int64_t kh = 0; kh < k[0]; ++kh) {
+          int64_t ih = h0 + kh * d[0];
+          if (ih < 0 || ih >= H)
+            continue;
+          for (int64_t kw = 0; kw < k[1]; ++kw) {
+            int64_t iw = w0 + kw * d[1];
+            if (iw < 0 || iw >= W)
+              continue;
+            if constexpr (IsMax) {
+              double v = x->data[nc * H * W + ih * W + iw];
+              if (bestAt < 0 || std::isnan(v) || v > best) {
+                best = v;
+                bestAt = ih * W + iw;
+              }
+            }
+            ++count;
+          }
+        }
+        if constexpr (IsMax) {
+          if (bestAt >= 0)
+            out[bestAt] += g;
+        } else {
+          if (includePad)
+            count = (std::min(h0 + k[0], H + p[2]) - h0) * (std::min(w0 + k[1], W + p[3]) - w0);
+          if (count == 0)
+            continue;
+          double share = g / static_cast<double>(count);
+          for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min(h0 + k[0], H); ++ih)
+            for (int64_t iw = std::max<int64_t>(w0, 0); iw < std::min(w0 + k[1], W); ++iw)
+              out[ih * W + iw] += share;
+        }
+      }
+  }
+  return Error::success();
+}
+
 Error globalAvgPool(RefArgs& a) {
   const RefTensor& x = *a.in[0];
   int64_t NC = x.type.shape[0] * x.type.shape[1];
@@ -120,6 +254,10 @@ constexpr RefKernel kKernels[] = {
     {"max_pool2d", pool2d<true>},
     {"avg_pool2d", pool2d<false>},
     {"global_avg_pool", globalAvgPool},
+    {"conv2d_grad_input", conv2dGradInput},
+    {"conv2d_grad_weight", conv2dGradWeight},
+    {"max_pool2d_grad", pool2dGrad<true>},
+    {"avg_pool2d_grad", pool2dGrad<false>},
 };
 
 } // namespace

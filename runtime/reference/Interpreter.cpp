@@ -73,7 +73,7 @@ void evalScalar(const ScalarExpr& e, std::span<const RefTensor* const> in, RefTe
   }
 }
 
-Error runNode(const Node& n, std::span<const RefTensor* const> in, std::vector<RefTensor>& out) {
+Error runNode(const Node& n, std::span<const RefTensor* const> in, std::vector<RefTensor>& out, bool float64 = false) {
   out.clear();
   for (const Value* v : n.outputs())
     out.push_back({v->type(), std::vector<double>(static_cast<size_t>(v->type().numel()))});
@@ -89,12 +89,21 @@ Error runNode(const Node& n, std::span<const RefTensor* const> in, std::vector<R
     SINTER_CHECK(k->fn(args));
   }
   for (RefTensor& t : out)
-    roundTo(t.type.dtype, t.data);
+    if (!float64 || !isFloat(t.type.dtype))
+      roundTo(t.type.dtype, t.data);
   return Error::success();
 }
 
 RefTensor toRef(const Tensor& t) { return {t.type(), t.toDoubles()}; }
-Tensor fromRef(const RefTensor& t) { return Tensor::fromDoubles(t.type, t.data); }
+Tensor fromRef(const RefTensor& t, bool float64 = false) {
+  if (float64 && isFloat(t.type.dtype))
+    return Tensor::fromDoubles({DType::F64, t.type.shape}, t.data);
+  return Tensor::fromDoubles(t.type, t.data);
+}
+// An f64 tensor standing for a value of another float dtype (float64 mode).
+bool widenedMatch(const Tensor& t, const TensorType& want, bool float64) {
+  return t.type() == want || (float64 && isFloat(want.dtype) && t.dtype() == DType::F64 && t.shape() == want.shape);
+}
 
 } // namespace
 
@@ -105,10 +114,15 @@ Expected<std::vector<Tensor>> runReference(const Graph& g, const std::vector<Ten
   std::unordered_map<const Value*, RefTensor> env;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value* v = g.inputs()[i];
-    if (inputs[i].type() != v->type())
+    if (!widenedMatch(inputs[i], v->type(), options.float64))
       return makeError("input {} expects {}, got {}", g.displayName(v), v->type().str(),
                        inputs[i].type().str());
-    env[v] = toRef(inputs[i]);
+    env[v] = {v->type(), inputs[i].toDoubles()};
+  }
+  for (const auto& [v, t] : options.overrides) {
+    if (!widenedMatch(t, v->type(), options.float64))
+      return makeError("override of {} must be {}, got {}", g.displayName(v), v->type().str(), t.type().str());
+    env[v] = {v->type(), t.toDoubles()};
   }
   for (const Value* p : g.params()) {
     const Tensor* t = g.weights().find(p->name());
@@ -139,14 +153,14 @@ Expected<std::vector<Tensor>> runReference(const Graph& g, const std::vector<Ten
         it = env.emplace(v, toRef(*g.weights().find(v->name()))).first;
       in.push_back(&it->second);
     }
-    if (Error e = runNode(*n, in, out))
+    if (Error e = runNode(*n, in, out, options.float64))
       return e.context(g.describe(n.get()));
     for (size_t i = 0; i < out.size(); ++i)
       env[n->output(i)] = std::move(out[i]);
     if (options.afterNode) {
       std::vector<Tensor> results;
       for (const Value* v : n->outputs())
-        results.push_back(fromRef(env.at(v)));
+        results.push_back(fromRef(env.at(v), options.float64));
       options.afterNode(index, *n, results);
     }
     for (const Value* v : n->inputs())
@@ -159,7 +173,7 @@ Expected<std::vector<Tensor>> runReference(const Graph& g, const std::vector<Ten
     auto it = env.find(v);
     if (it == env.end() && v->isParam())
       it = env.emplace(v, toRef(*g.weights().find(v->name()))).first;
-    results.push_back(fromRef(it->second));
+    results.push_back(fromRef(it->second, options.float64));
   }
   return results;
 }

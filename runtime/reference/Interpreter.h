@@ -14,6 +14,12 @@ namespace sinter {
 struct ReferenceOptions {
   /// Called after each node with its index, the node and its results (for progress and tests).
   std::function<void(size_t, const Node&, std::span<const Tensor>)> afterNode;
+  /// Keep every float value in float64 (no rounding to the IR dtype between nodes): inputs and
+  /// overrides may then be f64 tensors of the declared shape, and float results come back as
+  /// f64. For gradient checks by central differences.
+  bool float64 = false;
+  /// Values to use for parameters instead of their weights (same shape; f64 when float64).
+  std::vector<std::pair<const Value*, Tensor>> overrides;
 };
 
 /// Runs `g` on `inputs` (one per graph input, in order, each of the input's exact type).

@@ -78,6 +78,39 @@ template <bool Log> void softmaxAlong(const RefTensor& x, int64_t axis, std::vec
     }
 }
 
+// dx_j = dy_j d_j^-beta - 2 alpha beta / size * x_j * sum over c with j in window(c) of
+// dy_c x_c d_c^(-beta-1), d_c = bias + alpha / size * sum of x^2 over window(c).
+Error lrnGrad(RefArgs& a) {
+  const RefTensor& x = *a.in[0];
+  const RefTensor& dy = *a.in[1];
+  int64_t size = a.attrs.getInt("size");
+  double alpha = a.attrs.getFloat("alpha"), beta = a.attrs.getFloat("beta");
+  double bias = a.attrs.getFloat("bias");
+  int64_t N = x.type.shape[0], C = x.type.shape[1];
+  int64_t S = N * C == 0 ? 0 : static_cast<int64_t>(x.data.size()) / (N * C);
+  int64_t before = (size - 1) / 2, after = size - 1 - before;
+  double k = alpha / static_cast<double>(size);
+  std::vector<double> dsum(static_cast<size_t>(C)), t(static_cast<size_t>(C));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t i = 0; i < S; ++i) {
+      auto at = [&](int64_t c) { return (n * C + c) * S + i; };
+      for (int64_t c = 0; c < C; ++c) {
+        double sq = 0;
+        for (int64_t q = std::max<int64_t>(0, c - before); q <= std::min(C - 1, c + after); ++q)
+          sq += x.data[at(q)] * x.data[at(q)];
+        dsum[c] = bias + k * sq;
+        t[c] = dy.data[at(c)] * x.data[at(c)] * std::pow(dsum[c], -beta - 1);
+      }
+      for (int64_t j = 0; j < C; ++j) {
+        double acc = 0; // windows holding j: c - before <= j <= c + after
+        for (int64_t c = std::max<int64_t>(0, j - after); c <= std::min(C - 1, j + before); ++c)
+          acc += t[c];
+        a.out[0].data[at(j)] = dy.data[at(j)] * std::pow(dsum[j], -beta) - 2 * k * beta * x.data[at(j)] * acc;
+      }
+    }
+  return Error::success();
+}
+
 template <bool Log> Error softmax(RefArgs& a) {
   softmaxAlong<Log>(*a.in[0], a.attrs.getInt("axis"), a.out[0].data);
   return Error::success();
@@ -128,6 +161,54 @@ Error softmaxCrossEntropy(RefArgs& a) {
 
 Error nllLoss(RefArgs& a) { return classLoss(a, a.in[0]->data); }
 
+// Gradient of the class losses with respect to scores (probabilities `prob` for softmax
+// cross-entropy, none for nll): (prob - onehot) * w[label] * dloss / norm per item.
+// Operands: scores, labels, dloss, optional weights.
+Error classLossGrad(RefArgs& a, const std::vector<double>* prob) {
+  const RefTensor& x = *a.in[0];
+  const RefTensor& labels = *a.in[1];
+  const RefTensor& dloss = *a.in[2];
+  const RefTensor* weights = a.in.size() > 3 ? a.in[3] : nullptr;
+  int64_t ignore = a.attrs.getInt("ignore_index");
+  const std::string& reduction = a.attrs.getString("reduction");
+  int64_t N = x.type.shape[0], C = x.type.shape[1];
+  int64_t D = N * C == 0 ? 0 : static_cast<int64_t>(x.data.size()) / (N * C);
+  double weightSum = 0;
+  for (int64_t item = 0; item < N * D; ++item) {
+    int64_t label = static_cast<int64_t>(labels.data[item]);
+    if (label == ignore)
+      continue;
+    if (label < 0 || label >= C)
+      return makeError("label {} of item {} is out of range [0, {})", label, item, C);
+    weightSum += weights ? weights->data[label] : 1.0;
+  }
+  std::vector<double>& dx = a.out[0].data;
+  std::fill(dx.begin(), dx.end(), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t d = 0; d < D; ++d) {
+      int64_t item = n * D + d;
+      int64_t label = static_cast<int64_t>(labels.data[item]);
+      if (label == ignore)
+        continue;
+      double w = weights ? weights->data[label] : 1.0;
+      double scale = w * (reduction == "none" ? dloss.data[item] : dloss.data[0]) /
+                     (reduction == "mean" ? weightSum : 1.0);
+      if (prob)
+        for (int64_t c = 0; c < C; ++c)
+          dx[(n * C + c) * D + d] = (*prob)[(n * C + c) * D + d] * scale;
+      dx[(n * C + label) * D + d] -= scale;
+    }
+  return Error::success();
+}
+
+Error softmaxCrossEntropyGrad(RefArgs& a) {
+  std::vector<double> prob(a.in[0]->data.size());
+  softmaxAlong<false>(*a.in[0], 1, prob);
+  return classLossGrad(a, &prob);
+}
+
+Error nllLossGrad(RefArgs& a) { return classLossGrad(a, nullptr); }
+
 constexpr RefKernel kKernels[] = {
     {"lrn", lrn},
     {"batch_norm", batchNorm},
@@ -135,6 +216,9 @@ constexpr RefKernel kKernels[] = {
     {"log_softmax", softmax<true>},
     {"softmax_cross_entropy", softmaxCrossEntropy},
     {"nll_loss", nllLoss},
+    {"lrn_grad", lrnGrad},
+    {"softmax_cross_entropy_grad", softmaxCrossEntropyGrad},
+    {"nll_loss_grad", nllLossGrad},
 };
 
 } // namespace

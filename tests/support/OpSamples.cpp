@@ -76,6 +76,26 @@ std::vector<Case> cases() {
       {&Constant, {}, {{"value", constant}}},
       {&SoftmaxCrossEntropy, {{f32({4, 3})}, {i64({4}), 0.0, 3.0}}, {}},
       {&NllLoss, {{f32({4, 3, 2}), -3.0, 0.0}, {i64({4, 2}), 0.0, 3.0}, {f32({3}), 0.5, 1.5}}, {}},
+      {&Expand, {{f32({3, 1})}}, {{"shape", std::vector<int64_t>{2, 3, 4}}}},
+      // Gradient ops (shapes as the autodiff pass would make them for the samples above)
+      {&ReluGrad, {{f32({2, 3})}, {f32({2, 3})}}, {}},
+      {&AbsGrad, {{f32({2, 3})}, {f32({2, 3})}}, {}},
+      {&MaxGrad, {{f32({2, 3})}, {f32({3})}, {f32({2, 3})}}, {}},
+      {&MinGrad, {{f32({2, 3})}, {f32({2, 1})}, {f32({2, 3})}}, {}},
+      {&Conv2dGradInput, {{f32({1, 4, 3, 5})}, {f32({4, 2, 3, 3})}},
+       {{"stride", std::vector<int64_t>{2, 1}}, {"pad", std::vector<int64_t>{1, 0, 1, 2}}, {"group", int64_t{2}},
+        {"input_hw", std::vector<int64_t>{6, 5}}}},
+      {&Conv2dGradWeight, {{f32({1, 4, 6, 5})}, {f32({1, 4, 3, 5})}},
+       {{"stride", std::vector<int64_t>{2, 1}}, {"pad", std::vector<int64_t>{1, 0, 1, 2}}, {"group", int64_t{2}},
+        {"kernel_hw", std::vector<int64_t>{3, 3}}}},
+      {&MaxPool2dGrad, {{f32({1, 2, 5, 5})}, {f32({1, 2, 2, 2})}},
+       {{"kernel", std::vector<int64_t>{3, 3}}, {"stride", std::vector<int64_t>{2, 2}}, {"ceil_mode", int64_t{1}}}},
+      {&AvgPool2dGrad, {{f32({1, 2, 5, 5})}},
+       {{"kernel", std::vector<int64_t>{2, 2}}, {"pad", std::vector<int64_t>{1, 1, 0, 0}},
+        {"input_hw", std::vector<int64_t>{5, 5}}}},
+      {&LrnGrad, {{f32({1, 6, 2, 2})}, {f32({1, 6, 2, 2})}}, {{"size", int64_t{5}}, {"bias", 2.0}}},
+      {&SoftmaxCrossEntropyGrad, {{f32({4, 3})}, {i64({4}), 0.0, 3.0}, {f32({})}}, {}},
+      {&NllLossGrad, {{f32({4, 3, 2}), -3.0, 0.0}, {i64({4, 2}), 0.0, 3.0}, {f32({})}, {f32({3}), 0.5, 1.5}}, {}},
   };
   return c;
 }

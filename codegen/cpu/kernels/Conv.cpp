@@ -2,6 +2,8 @@
 #include "codegen/cpu/Emitters.h"
 #include "codegen/cpu/Gemm.h"
 
+#include <algorithm>
+
 namespace sinter::cpu {
 
 using namespace llvm;
@@ -52,7 +54,126 @@ Error conv2d(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilo
   return Error::success();
 }
 
-constexpr CpuEmitter kEmitters[] = {{"conv2d", conv2d}};
+// Output positions o in [0, outLen) whose input index o*stride + offset lies in [0, inLen) (the
+// taps of one kernel offset; computed here, so the loops below have constant bounds).
+std::pair<int64_t, int64_t> validRange(int64_t outLen, int64_t stride, int64_t offset, int64_t inLen) {
+  int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  int64_t hiExcl = inLen - 1 - offset < 0 ? 0 : (inLen - 1 - offset) / stride + 1;
+  return {std::min(lo, outLen), std::clamp(hiExcl, std::min(lo, outLen), outLen)};
+}
+
+// dx: work item = one (image, input channel) plane, accumulated in scratch: for each output
+// channel of the group and each kernel tap, the valid dy rectangle is scattered (axpy) into the
+// plane. Loop bounds per tap are constants.
+Error conv2dGradInput(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  auto& b = kb.b();
+  const Shape& dys = op.input(0)->type().shape;
+  const Shape& ws = op.input(1)->type().shape;
+  const Shape& xs = op.output()->type().shape;
+  const auto& s = op.attrs().getInts("stride");
+  const auto& p = op.attrs().getInts("pad");
+  const auto& d = op.attrs().getInts("dilation");
+  int64_t G = op.attrs().getInt("group"), N = xs[0], C = xs[1], H = xs[2], W = xs[3];
+  int64_t M = ws[0], Cg = ws[1], KH = ws[2], KW = ws[3], OH = dys[2], OW = dys[3], Mg = M / G;
+  DType dyt = op.input(0)->type().dtype, wt = op.input(1)->type().dtype, xt = op.output()->type().dtype;
+  Type* t = computeType(kb.ctx(), xt);
+  int64_t esz = static_cast<int64_t>(t->getPrimitiveSizeInBits() / 8);
+  kb.kernel().items = N * C;
+  kb.kernel().scratchBytes = H * W * esz + 64;
+  Value* acc = kb.scratch();
+  kb.loop(kb.begin(), kb.end(), [&](Value* item) {
+    Value* n = b.CreateUDiv(item, kb.c64(C));
+    Value* c = b.CreateURem(item, kb.c64(C));
+    Value* g = b.CreateUDiv(c, kb.c64(Cg));
+    Value* cg = b.CreateURem(c, kb.c64(Cg));
+    kb.loop(0, H * W, [&](Value* i) { b.CreateStore(kb.cf(0, t), b.CreateInBoundsGEP(t, acc, i)); }, "z");
+    kb.loop(0, Mg, [&](Value* mi) {
+      Value* m = b.CreateAdd(b.CreateMul(g, kb.c64(Mg)), mi);
+      Value* dyBase = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.c64(M)), m), kb.c64(OH * OW));
+      Value* wBase = b.CreateMul(b.CreateAdd(b.CreateMul(m, kb.c64(Cg)), cg), kb.c64(KH * KW));
+      for (int64_t kh = 0; kh < KH; ++kh) {
+        auto [oh0, oh1] = validRange(OH, s[0], kh * d[0] - p[0], H);
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          auto [ow0, ow1] = validRange(OW, s[1], kw * d[1] - p[1], W);
+          if (oh0 >= oh1 || ow0 >= ow1)
+            continue;
+          Value* wv = kb.load(wt, kb.buffer(bind.in[1]), b.CreateAdd(wBase, kb.c64(kh * KW + kw)), t);
+          int64_t offH = kh * d[0] - p[0], offW = kw * d[1] - p[1];
+          kb.loop(oh0, oh1, [&](Value* oh) {
+            Value* row = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(oh, kb.c64(s[0])), kb.c64(offH)), kb.c64(W)),
+                                     kb.c64(offW));
+            Value* dyRow = b.CreateAdd(dyBase, b.CreateMul(oh, kb.c64(OW)));
+            kb.loop(ow0, ow1, [&](Value* ow) {
+              Value* at = b.CreateInBoundsGEP(t, acc, b.CreateAdd(row, b.CreateMul(ow, kb.c64(s[1]))));
+              Value* gv = kb.load(dyt, kb.buffer(bind.in[0]), b.CreateAdd(dyRow, ow), t);
+              b.CreateStore(b.CreateFAdd(b.CreateLoad(t, at), b.CreateFMul(wv, gv)), at);
+            }, "ow");
+          }, "oh");
+        }
+      }
+    }, "m");
+    Value* out = b.CreateMul(item, kb.c64(H * W));
+    kb.loop(0, H * W, [&](Value* i) {
+      Value* flat = b.CreateAdd(out, i);
+      Value* v = b.CreateLoad(t, b.CreateInBoundsGEP(t, acc, i));
+      kb.store(xt, kb.buffer(bind.out), flat, epi.apply(kb, v, flat, op.output()->type().shape));
+    }, "st");
+  }, "plane");
+  return Error::success();
+}
+
+// dw: work item = one (output channel, input channel of its group) pair; each tap is a dot
+// product of dy's valid rectangle with the matching x rectangle, over the batch.
+Error conv2dGradWeight(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  auto& b = kb.b();
+  const Shape& xs = op.input(0)->type().shape;
+  const Shape& dys = op.input(1)->type().shape;
+  const Shape& ws = op.output()->type().shape;
+  const auto& s = op.attrs().getInts("stride");
+  const auto& p = op.attrs().getInts("pad");
+  const auto& d = op.attrs().getInts("dilation");
+  int64_t G = op.attrs().getInt("group"), N = xs[0], C = xs[1], H = xs[2], W = xs[3];
+  int64_t M = ws[0], Cg = ws[1], KH = ws[2], KW = ws[3], OH = dys[2], OW = dys[3], Mg = M / G;
+  DType xt = op.input(0)->type().dtype, dyt = op.input(1)->type().dtype, wt = op.output()->type().dtype;
+  Type* t = computeType(kb.ctx(), wt);
+  kb.kernel().items = M * Cg;
+  kb.loop(kb.begin(), kb.end(), [&](Value* item) {
+    Value* m = b.CreateUDiv(item, kb.c64(Cg));
+    Value* cg = b.CreateURem(item, kb.c64(Cg));
+    Value* c = b.CreateAdd(b.CreateMul(b.CreateUDiv(m, kb.c64(Mg)), kb.c64(Cg)), cg);
+    for (int64_t kh = 0; kh < KH; ++kh) {
+      auto [oh0, oh1] = validRange(OH, s[0], kh * d[0] - p[0], H);
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        auto [ow0, ow1] = validRange(OW, s[1], kw * d[1] - p[1], W);
+        int64_t offH = kh * d[0] - p[0], offW = kw * d[1] - p[1];
+        auto sum = kb.loopCarry(kb.c64(0), kb.c64(N), {kb.cf(0, t)}, [&](Value* n, const auto& a0) {
+          Value* xBase = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.c64(C)), c), kb.c64(H * W));
+          Value* dyBase = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.c64(M)), m), kb.c64(OH * OW));
+          auto rows = kb.loopCarry(kb.c64(oh0), kb.c64(std::max(oh0, oh1)), {a0[0]}, [&](Value* oh, const auto& a1) {
+            Value* xRow = b.CreateAdd(xBase, b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(oh, kb.c64(s[0])),
+                                                                                 kb.c64(offH)), kb.c64(W)), kb.c64(offW)));
+            Value* dyRow = b.CreateAdd(dyBase, b.CreateMul(oh, kb.c64(OW)));
+            return kb.loopCarry(kb.c64(ow0), kb.c64(std::max(ow0, ow1)), {a1[0]}, [&](Value* ow, const auto& a2) {
+              Value* xv = kb.load(xt, kb.buffer(bind.in[0]), b.CreateAdd(xRow, b.CreateMul(ow, kb.c64(s[1]))), t);
+              Value* gv = kb.load(dyt, kb.buffer(bind.in[1]), b.CreateAdd(dyRow, ow), t);
+              return std::vector<Value*>{b.CreateFAdd(a2[0], b.CreateFMul(xv, gv))};
+            });
+          });
+          return rows;
+        });
+        Value* flat = b.CreateAdd(b.CreateMul(item, kb.c64(KH * KW)), kb.c64(kh * KW + kw));
+        kb.store(wt, kb.buffer(bind.out), flat, epi.apply(kb, sum[0], flat, op.output()->type().shape));
+      }
+    }
+  }, "pair");
+  return Error::success();
+}
+
+constexpr CpuEmitter kEmitters[] = {
+    {"conv2d", conv2d},
+    {"conv2d_grad_input", conv2dGradInput},
+    {"conv2d_grad_weight", conv2dGradWeight},
+};
 
 } // namespace
 

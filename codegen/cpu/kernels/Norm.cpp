@@ -188,7 +188,131 @@ template <bool Softmax> Error classLoss(KernelBuilder& kb, const Node& op, const
   return Error::success();
 }
 
+// dx of lrn, per image (work item): den and dy*x*den^(-beta-1) for every channel and pixel in
+// scratch, then dx_j = dy_j den_j^-beta - 2 alpha beta / size * x_j * (window sum of the latter).
+Error lrnGrad(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  auto& b = kb.b();
+  const TensorType& x = op.input(0)->type();
+  int64_t N = x.shape[0], C = x.shape[1], HW = x.numel() / std::max<int64_t>(1, N * C);
+  int64_t size = op.attrs().getInt("size");
+  double alpha = op.attrs().getFloat("alpha"), beta = op.attrs().getFloat("beta"), bias = op.attrs().getFloat("bias");
+  int64_t before = (size - 1) / 2, after = size - 1 - before;
+  DType dyt = op.input(1)->type().dtype, yt = op.output()->type().dtype;
+  Type* t = computeType(kb.ctx(), yt);
+  int64_t esz = static_cast<int64_t>(t->getPrimitiveSizeInBits() / 8);
+  kb.kernel().items = N;
+  kb.kernel().scratchBytes = 2 * C * HW * esz + 64;
+  Value* den = kb.scratch();
+  Value* tt = b.CreateInBoundsGEP(t, den, kb.c64(C * HW));
+  double k = alpha / static_cast<double>(size);
+  kb.loop(kb.begin(), kb.end(), [&](Value* n) {
+    Value* image = b.CreateMul(n, kb.c64(C * HW));
+    auto xAt = [&](Value* c, Value* p) {
+      return kb.load(x.dtype, kb.buffer(bind.in[0]), b.CreateAdd(image, b.CreateAdd(b.CreateMul(c, kb.c64(HW)), p)), t);
+    };
+    auto dyAt = [&](Value* c, Value* p) {
+      return kb.load(dyt, kb.buffer(bind.in[1]), b.CreateAdd(image, b.CreateAdd(b.CreateMul(c, kb.c64(HW)), p)), t);
+    };
+    kb.loop(0, C, [&](Value* c) {
+      Value* lo = b.CreateBinaryIntrinsic(Intrinsic::smax, b.CreateSub(c, kb.c64(before)), kb.c64(0));
+      Value* hi = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateAdd(c, kb.c64(after + 1)), kb.c64(C));
+      kb.loop(0, HW, [&](Value* p) {
+        auto sq = kb.loopCarry(lo, hi, {kb.cf(0, t)}, [&](Value* q, const auto& a) {
+          Value* v = xAt(q, p);
+          return std::vector<Value*>{b.CreateFAdd(a[0], b.CreateFMul(v, v))};
+        });
+        Value* d = b.CreateFAdd(kb.cf(bias, t), b.CreateFMul(kb.cf(k, t), sq[0]));
+        Value* at = b.CreateAdd(b.CreateMul(c, kb.c64(HW)), p);
+        b.CreateStore(d, b.CreateInBoundsGEP(t, den, at));
+        Value* pw = kb.math("pow", {d, kb.cf(-beta - 1, t)});
+        b.CreateStore(b.CreateFMul(b.CreateFMul(dyAt(c, p), xAt(c, p)), pw), b.CreateInBoundsGEP(t, tt, at));
+      }, "p");
+    }, "c");
+    kb.loop(0, C, [&](Value* j) {
+      Value* lo = b.CreateBinaryIntrinsic(Intrinsic::smax, b.CreateSub(j, kb.c64(after)), kb.c64(0));
+      Value* hi = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateAdd(j, kb.c64(before + 1)), kb.c64(C));
+      kb.loop(0, HW, [&](Value* p) {
+        auto sum = kb.loopCarry(lo, hi, {kb.cf(0, t)}, [&](Value* c, const auto& a) {
+          Value* at = b.CreateAdd(b.CreateMul(c, kb.c64(HW)), p);
+          return std::vector<Value*>{b.CreateFAdd(a[0], b.CreateLoad(t, b.CreateInBoundsGEP(t, tt, at)))};
+        });
+        Value* at = b.CreateAdd(b.CreateMul(j, kb.c64(HW)), p);
+        Value* d = b.CreateLoad(t, b.CreateInBoundsGEP(t, den, at));
+        Value* v = b.CreateFSub(b.CreateFMul(dyAt(j, p), kb.math("pow", {d, kb.cf(-beta, t)})),
+                                b.CreateFMul(kb.cf(2 * k * beta, t), b.CreateFMul(xAt(j, p), sum[0])));
+        Value* flat = b.CreateAdd(image, at);
+        kb.store(yt, kb.buffer(bind.out), flat, epi.apply(kb, v, flat, op.output()->type().shape));
+      }, "p");
+    }, "j");
+  }, "image");
+  return Error::success();
+}
+
+// Gradient of the class losses with respect to the scores (operands: scores, labels, dloss,
+// weights?): (softmax - onehot) * w[label] * dloss / norm per item; for nll only the onehot
+// term. One work item (the mean's norm is a sum over the batch).
+template <bool Softmax> Error classLossGrad(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  auto& b = kb.b();
+  const TensorType& x = op.input(0)->type();
+  const TensorType& labels = op.input(1)->type();
+  bool weighted = op.numInputs() > 3;
+  int64_t N = x.shape[0], C = x.shape[1], D = x.numel() / std::max<int64_t>(1, N * C);
+  int64_t ignore = op.attrs().getInt("ignore_index");
+  std::string reduction = op.attrs().getString("reduction");
+  DType yt = op.output()->type().dtype, dlt = op.input(2)->type().dtype;
+  Type* t = computeType(kb.ctx(), yt);
+  AxisSplit sp{N, C, D};
+  kb.kernel().items = 1;
+  auto labelOf = [&](Value* item) {
+    return b.CreateFPToSI(kb.load(labels.dtype, kb.buffer(bind.in[1]), item, kb.f64()), kb.i64());
+  };
+  auto weightOf = [&](Value* safe) {
+    return weighted ? kb.load(op.input(3)->type().dtype, kb.buffer(bind.in[3]), safe, t) : kb.cf(1, t);
+  };
+  auto total = kb.loopCarry(kb.c64(0), kb.c64(N * D), {kb.cf(0, t)}, [&](Value* item, const auto& a) {
+    Value* label = labelOf(item);
+    Value* ignored = b.CreateICmpEQ(label, kb.c64(ignore));
+    kb.failIf(b.CreateAnd(b.CreateNot(ignored), b.CreateICmpUGE(label, kb.c64(C))),
+              fmt::format("a label is out of range [0, {}) ({})", C, op.op().name));
+    Value* w = weightOf(b.CreateSelect(ignored, kb.c64(0), label));
+    return std::vector<Value*>{b.CreateFAdd(a[0], b.CreateSelect(ignored, kb.cf(0, t), w))};
+  });
+  kb.loop(0, N * D, [&](Value* item) {
+    Value* n = b.CreateUDiv(item, kb.c64(D));
+    Value* d = b.CreateURem(item, kb.c64(D));
+    Value* label = labelOf(item);
+    Value* ignored = b.CreateICmpEQ(label, kb.c64(ignore));
+    Value* safe = b.CreateSelect(ignored, kb.c64(0), label);
+    Value* dl = kb.load(dlt, kb.buffer(bind.in[2]), reduction == "none" ? item : kb.c64(0), t);
+    Value* scale = b.CreateFMul(weightOf(safe), dl);
+    if (reduction == "mean")
+      scale = b.CreateFDiv(scale, total[0]);
+    scale = b.CreateSelect(ignored, kb.cf(0, t), scale);
+    Value* mx = nullptr;
+    Value* logSum = nullptr;
+    if (Softmax) {
+      const auto stats = lineStats(kb, kb.buffer(bind.in[0]), x.dtype, sp, n, d, t);
+      mx = stats.first;
+      logSum = stats.second;
+    }
+    kb.loop(0, C, [&](Value* c) {
+      Value* flat = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.c64(C)), c), kb.c64(D)), d);
+      Value* v = kb.cf(0, t);
+      if (Softmax) {
+        Value* logp = b.CreateFSub(b.CreateFSub(kb.load(x.dtype, kb.buffer(bind.in[0]), flat, t), mx), logSum);
+        v = b.CreateFMul(kb.math("exp", {logp}), scale);
+      }
+      v = b.CreateSelect(b.CreateICmpEQ(c, label), b.CreateFSub(v, scale), v);
+      kb.store(yt, kb.buffer(bind.out), flat, epi.apply(kb, v, flat, op.output()->type().shape));
+    }, "c");
+  }, "item");
+  return Error::success();
+}
+
 constexpr CpuEmitter kEmitters[] = {
+    {"lrn_grad", lrnGrad},
+    {"softmax_cross_entropy_grad", classLossGrad<true>},
+    {"nll_loss_grad", classLossGrad<false>},
     {"lrn", lrn},
     {"batch_norm", batchNorm},
     {"softmax", softmax<false>},

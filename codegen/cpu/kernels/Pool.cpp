@@ -119,10 +119,93 @@ Error globalAvgPool(KernelBuilder& kb, const Node& op, const Binding& bind, cons
   return Error::success();
 }
 
+// Gradients of the pools: work item = one (image, channel) plane accumulated in scratch. Max
+// sends each window's gradient to the element the forward picks (the first maximum), average
+// spreads it over the elements the forward counted.
+template <bool IsMax> Error pool2dGrad(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  auto& b = kb.b();
+  const Shape& dxs = op.output()->type().shape;
+  const Shape& dys = op.input(IsMax ? 1 : 0)->type().shape;
+  const auto& k = op.attrs().getInts("kernel");
+  const auto& st = op.attrs().getInts("stride");
+  const auto& pad = op.attrs().getInts("pad");
+  std::vector<int64_t> dil = IsMax ? op.attrs().getInts("dilation") : std::vector<int64_t>{1, 1};
+  bool includePad = !IsMax && op.attrs().getInt("count_include_pad") != 0;
+  int64_t NC = dxs[0] * dxs[1], H = dxs[2], W = dxs[3], OH = dys[2], OW = dys[3];
+  DType yt = op.output()->type().dtype, dyt = op.input(IsMax ? 1 : 0)->type().dtype;
+  DType xt = op.input(0)->type().dtype;
+  Type* t = computeType(kb.ctx(), yt);
+  size_t dyBuf = bind.in[IsMax ? 1 : 0];
+  kb.kernel().items = NC;
+  kb.kernel().scratchBytes = H * W * static_cast<int64_t>(t->getPrimitiveSizeInBits() / 8) + 64;
+  Value* acc = kb.scratch();
+  kb.loop(kb.begin(), kb.end(), [&](Value* plane) {
+    kb.loop(0, H * W, [&](Value* i) { b.CreateStore(kb.cf(0, t), b.CreateInBoundsGEP(t, acc, i)); }, "z");
+    Value* in = b.CreateMul(plane, kb.c64(H * W));
+    kb.loop(0, OH, [&](Value* oh) {
+      kb.loop(0, OW, [&](Value* ow) {
+        Value* g = kb.load(dyt, kb.buffer(dyBuf),
+                           b.CreateAdd(b.CreateMul(plane, kb.c64(OH * OW)), b.CreateAdd(b.CreateMul(oh, kb.c64(OW)), ow)), t);
+        Value* h0 = b.CreateSub(b.CreateMul(oh, kb.c64(st[0])), kb.c64(pad[0]));
+        Value* w0 = b.CreateSub(b.CreateMul(ow, kb.c64(st[1])), kb.c64(pad[1]));
+        // Pass 1 over the window: the argmax (max) or the count (average).
+        auto r = kb.loopCarry(kb.c64(0), kb.c64(k[0] * k[1]), {kb.cf(-INFINITY, t), kb.c64(-1), kb.c64(0)},
+                              [&](Value* kk, const auto& a) {
+          Value* ih = b.CreateAdd(h0, b.CreateMul(b.CreateUDiv(kk, kb.c64(k[1])), kb.c64(dil[0])));
+          Value* iw = b.CreateAdd(w0, b.CreateMul(b.CreateURem(kk, kb.c64(k[1])), kb.c64(dil[1])));
+          Value* inside = b.CreateAnd(b.CreateICmpULT(ih, kb.c64(H)), b.CreateICmpULT(iw, kb.c64(W)));
+          Value* idx = b.CreateSelect(inside, b.CreateAdd(b.CreateMul(ih, kb.c64(W)), iw), kb.c64(0));
+          Value* count = b.CreateAdd(a[2], b.CreateZExt(inside, kb.i64()));
+          if (!IsMax)
+            return std::vector<Value*>{a[0], a[1], count};
+          Value* v = kb.load(xt, kb.buffer(bind.in[0]), b.CreateAdd(in, idx), t);
+          Value* better = b.CreateOr(b.CreateICmpSLT(a[1], kb.c64(0)),
+                                     b.CreateOr(b.CreateFCmpUNO(v, v), b.CreateFCmpOGT(v, a[0])));
+          Value* take = b.CreateAnd(inside, better);
+          return std::vector<Value*>{b.CreateSelect(take, v, a[0]), b.CreateSelect(take, idx, a[1]), count};
+        });
+        if (IsMax) {
+          kb.ifThen(b.CreateICmpSGE(r[1], kb.c64(0)), [&] {
+            Value* at = b.CreateInBoundsGEP(t, acc, r[1]);
+            b.CreateStore(b.CreateFAdd(b.CreateLoad(t, at), g), at);
+          });
+          return;
+        }
+        Value* count = r[2];
+        if (includePad) {
+          Value* hEnd = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateAdd(h0, kb.c64(k[0])), kb.c64(H + pad[2]));
+          Value* wEnd = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateAdd(w0, kb.c64(k[1])), kb.c64(W + pad[3]));
+          count = b.CreateMul(b.CreateSub(hEnd, h0), b.CreateSub(wEnd, w0));
+        }
+        kb.ifThen(b.CreateICmpSGT(count, kb.c64(0)), [&] {
+          Value* share = b.CreateFDiv(g, b.CreateSIToFP(count, t));
+          kb.loop(0, k[0] * k[1], [&](Value* kk) {
+            Value* ih = b.CreateAdd(h0, b.CreateUDiv(kk, kb.c64(k[1])));
+            Value* iw = b.CreateAdd(w0, b.CreateURem(kk, kb.c64(k[1])));
+            Value* inside = b.CreateAnd(b.CreateICmpULT(ih, kb.c64(H)), b.CreateICmpULT(iw, kb.c64(W)));
+            kb.ifThen(inside, [&] {
+              Value* at = b.CreateInBoundsGEP(t, acc, b.CreateAdd(b.CreateMul(ih, kb.c64(W)), iw));
+              b.CreateStore(b.CreateFAdd(b.CreateLoad(t, at), share), at);
+            });
+          }, "kk");
+        });
+      }, "ow");
+    }, "oh");
+    kb.loop(0, H * W, [&](Value* i) {
+      Value* flat = b.CreateAdd(in, i);
+      Value* v = b.CreateLoad(t, b.CreateInBoundsGEP(t, acc, i));
+      kb.store(yt, kb.buffer(bind.out), flat, epi.apply(kb, v, flat, op.output()->type().shape));
+    }, "st");
+  }, "plane");
+  return Error::success();
+}
+
 constexpr CpuEmitter kEmitters[] = {
     {"max_pool2d", pool2d<true>},
     {"avg_pool2d", pool2d<false>},
     {"global_avg_pool", globalAvgPool},
+    {"max_pool2d_grad", pool2dGrad<true>},
+    {"avg_pool2d_grad", pool2dGrad<false>},
 };
 
 } // namespace

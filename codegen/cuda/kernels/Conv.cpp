@@ -58,7 +58,127 @@ Error conv2d(KernelSource& ks, const Node& op, const Binding& bind, const Epilog
   return Error::success();
 }
 
-constexpr CudaEmitter kEmitters[] = {{"conv2d", conv2d}};
+// Sizes of a convolution gradient, from its attributes and the forward's x / w / dy shapes.
+struct GradShape {
+  int64_t N, C, H, W, M, Cg, KH, KW, G, OH, OW, SH, SW, PT, PL, DH, DW;
+  int64_t Mg() const { return M / G; }
+};
+GradShape gradShape(const Node& op, const Shape& x, const Shape& w, const Shape& dy) {
+  const auto& s = op.attrs().getInts("stride");
+  const auto& p = op.attrs().getInts("pad");
+  const auto& d = op.attrs().getInts("dilation");
+  return {x[0], x[1], x[2], x[3], w[0], w[1], w[2], w[3], op.attrs().getInt("group"), dy[2], dy[3],
+          s[0], s[1], p[0], p[1], d[0], d[1]};
+}
+
+bool allF32(const Node& op) {
+  bool f32 = op.output()->type().dtype == DType::F32;
+  for (const sinter::Value* v : op.inputs())
+    f32 = f32 && v->type().dtype == DType::F32;
+  return f32;
+}
+
+// dx = the transposed convolution, as an implicit GEMM per group: rows = the group's input
+// channels, columns = (image, ih, iw), reduction over (output channel, kh, kw); B gathers dy at
+// the output position each tap came from (zero where the stride skips it).
+Error conv2dGradInput(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  GradShape c = gradShape(op, op.output()->type().shape, op.input(1)->type().shape, op.input(0)->type().shape);
+  int64_t HW = c.H * c.W, OHW = c.OH * c.OW, KK = c.KH * c.KW, Mg = c.Mg();
+  const Shape& outShape = op.output()->type().shape;
+  std::string dy = KernelSource::buf(bind.in[0]), w = KernelSource::buf(bind.in[1]);
+  if (allF32(op)) {
+    GemmSpec g;
+    g.M = c.Cg;
+    g.N = c.N * HW;
+    g.K = Mg * KK;
+    g.Z = c.G;
+    g.aLoad = fmt::format("{}[(((i64)z * {} + k / {}) * {} + m) * {} + k % {}]", w, Mg, KK, c.Cg, KK, KK);
+    g.columnSetup = fmt::format("const int img$ = n$ / {}, r$ = n$ % {}; const int ih$ = r$ / {} + {}, iw$ = r$ % {} + {}; "
+                                "const i64 yb$ = ((i64)img$ * {} + (i64)z * {}) * {};",
+                                HW, HW, c.W, c.PT, c.W, c.PL, c.M, Mg, OHW);
+    g.bLoad = fmt::format("[&]() -> float {{ const int mm = k / {}, rr = k % {}; const int th = ih$ - (rr / {}) * {}, tw = "
+                          "iw$ - (rr % {}) * {}; if (th < 0 || tw < 0 || th % {} != 0 || tw % {} != 0) return 0.f; const "
+                          "int oh = th / {}, ow = tw / {}; return (oh < {} && ow < {}) ? {}[yb$ + (i64)mm * {} + oh * {} + "
+                          "ow] : 0.f; }}()",
+                          KK, KK, c.KW, c.DH, c.KW, c.DW, c.SH, c.SW, c.SH, c.SW, c.OH, c.OW, dy, OHW, c.OW);
+    g.store = fmt::format("        const i64 o = ((i64)(n / {}) * {} + (i64)z * {} + m) * {} + n % {};\n        {}", HW, c.C,
+                          c.Cg, HW, HW, ks.store(bind.out, "o", epi.apply(ks, "acc", "o", outShape, "float")));
+    emitTiledGemm(ks, g, "conv2d_grad_input");
+    return Error::success();
+  }
+  std::string t = computeType(op.output()->type().dtype);
+  int64_t n = op.output()->type().numel();
+  std::string& b = ks.body;
+  b += fmt::format("  for (i64 o = (i64)blockIdx.x * blockDim.x + threadIdx.x; o < {}ll; o += (i64)gridDim.x * blockDim.x) {{\n", n);
+  b += fmt::format("    const i64 iw = o % {}, ih = o / {} % {}, ch = o / {} % {}, img = o / {};\n", c.W, c.W, c.H, HW, c.C,
+                   HW * c.C);
+  b += fmt::format("    const i64 g = ch / {}, cg = ch % {};\n    {} acc = 0;\n", c.Cg, c.Cg, t);
+  b += fmt::format("    for (i64 mm = 0; mm < {}; ++mm) for (int kh = 0; kh < {}; ++kh) for (int kw = 0; kw < {}; ++kw) {{\n",
+                   Mg, c.KH, c.KW);
+  b += fmt::format("      const i64 th = ih + {} - kh * {}, tw = iw + {} - kw * {};\n", c.PT, c.DH, c.PL, c.DW);
+  b += fmt::format("      if (th < 0 || tw < 0 || th % {} != 0 || tw % {} != 0 || th / {} >= {} || tw / {} >= {}) continue;\n",
+                   c.SH, c.SW, c.SH, c.OH, c.SW, c.OW);
+  b += fmt::format("      const i64 m = g * {} + mm;\n", Mg);
+  b += fmt::format("      acc += {} * {};\n    }}\n",
+                   ks.load(bind.in[0], fmt::format("((img * {} + m) * {} + th / {}) * {} + tw / {}", c.M, c.OH, c.SH, c.OW, c.SW), t),
+                   ks.load(bind.in[1], fmt::format("((m * {} + cg) * {} + kh) * {} + kw", c.Cg, c.KH, c.KW), t));
+  b += "    " + ks.store(bind.out, "o", epi.apply(ks, "acc", "o", outShape, t)) + "  }\n";
+  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "conv2d_grad_input: one thread per element (direct loop)");
+  return Error::success();
+}
+
+// dw as an implicit GEMM per group: rows = the group's output channels, columns = (input
+// channel, kh, kw), reduction over (image, oh, ow): A = dy, B = the input at each tap.
+Error conv2dGradWeight(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  GradShape c = gradShape(op, op.input(0)->type().shape, op.output()->type().shape, op.input(1)->type().shape);
+  int64_t HW = c.H * c.W, OHW = c.OH * c.OW, KK = c.KH * c.KW, Mg = c.Mg();
+  const Shape& outShape = op.output()->type().shape;
+  std::string x = KernelSource::buf(bind.in[0]), dy = KernelSource::buf(bind.in[1]);
+  if (allF32(op)) {
+    GemmSpec g;
+    g.M = Mg;
+    g.N = c.Cg * KK;
+    g.K = c.N * OHW;
+    g.Z = c.G;
+    g.aLoad = fmt::format("{}[((i64)(k / {}) * {} + (i64)z * {} + m) * {} + k % {}]", dy, OHW, c.M, Mg, OHW, OHW);
+    g.columnSetup = fmt::format("const int c$ = n$ / {}, dh$ = ((n$ % {}) / {}) * {} - {}, dw$ = (n$ % {}) * {} - {}; "
+                                "const i64 xc$ = ((i64)z * {} + c$) * {};",
+                                KK, KK, c.KW, c.DH, c.PT, c.KW, c.DW, c.PL, c.Cg, HW);
+    g.bLoad = fmt::format("[&]() -> float {{ const int img = k / {}, r = k % {}; const int ih = (r / {}) * {} + dh$, iw = (r % "
+                          "{}) * {} + dw$; return ((unsigned)ih < {}u && (unsigned)iw < {}u) ? {}[(i64)img * {} + xc$ + ih * "
+                          "{} + iw] : 0.f; }}()",
+                          OHW, OHW, c.OW, c.SH, c.OW, c.SW, c.H, c.W, x, c.C * HW, c.W);
+    g.bKMajor = true;
+    g.store = fmt::format("        const i64 o = ((i64)z * {} + m) * {} + n;\n        {}", Mg, c.Cg * KK,
+                          ks.store(bind.out, "o", epi.apply(ks, "acc", "o", outShape, "float")));
+    emitTiledGemm(ks, g, "conv2d_grad_weight");
+    return Error::success();
+  }
+  std::string t = computeType(op.output()->type().dtype);
+  int64_t n = op.output()->type().numel();
+  std::string& b = ks.body;
+  b += fmt::format("  for (i64 o = (i64)blockIdx.x * blockDim.x + threadIdx.x; o < {}ll; o += (i64)gridDim.x * blockDim.x) {{\n", n);
+  b += fmt::format("    const i64 kw = o % {}, kh = o / {} % {}, cg = o / {} % {}, m = o / {};\n", c.KW, c.KW, c.KH, KK, c.Cg,
+                   KK * c.Cg);
+  b += fmt::format("    const i64 ch = (m / {}) * {} + cg;\n    {} acc = 0;\n", Mg, c.Cg, t);
+  b += fmt::format("    for (i64 img = 0; img < {}; ++img) for (i64 oh = 0; oh < {}; ++oh) for (i64 ow = 0; ow < {}; ++ow) {{\n",
+                   c.N, c.OH, c.OW);
+  b += fmt::format("      const i64 ih = oh * {} - {} + kh * {}, iw = ow * {} - {} + kw * {};\n", c.SH, c.PT, c.DH, c.SW,
+                   c.PL, c.DW);
+  b += fmt::format("      if (ih < 0 || ih >= {} || iw < 0 || iw >= {}) continue;\n", c.H, c.W);
+  b += fmt::format("      acc += {} * {};\n    }}\n",
+                   ks.load(bind.in[1], fmt::format("((img * {} + m) * {} + oh) * {} + ow", c.M, c.OH, c.OW), t),
+                   ks.load(bind.in[0], fmt::format("((img * {} + ch) * {} + ih) * {} + iw", c.C, c.H, c.W), t));
+  b += "    " + ks.store(bind.out, "o", epi.apply(ks, "acc", "o", outShape, t)) + "  }\n";
+  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "conv2d_grad_weight: one thread per element (direct loop)");
+  return Error::success();
+}
+
+constexpr CudaEmitter kEmitters[] = {
+    {"conv2d", conv2d},
+    {"conv2d_grad_input", conv2dGradInput},
+    {"conv2d_grad_weight", conv2dGradWeight},
+};
 
 } // namespace
 

@@ -132,7 +132,82 @@ template <bool Softmax> Error classLoss(KernelSource& ks, const Node& op, const 
   return Error::success();
 }
 
+// dx of lrn, one thread per element: den_c for the channels whose windows hold this one,
+// dx_j = dy_j den_j^-beta - 2 alpha beta / size * x_j * sum_c dy_c x_c den_c^(-beta-1).
+Error lrnGrad(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const TensorType& x = op.input(0)->type();
+  int64_t N = x.shape[0], C = x.shape[1], HW = x.numel() / std::max<int64_t>(1, N * C), n = x.numel();
+  int64_t size = op.attrs().getInt("size");
+  double alpha = op.attrs().getFloat("alpha"), beta = op.attrs().getFloat("beta"), bias = op.attrs().getFloat("bias");
+  int64_t before = (size - 1) / 2, after = size - 1 - before;
+  std::string t = computeType(op.output()->type().dtype);
+  double k = alpha / static_cast<double>(size);
+  std::string& b = ks.body;
+  b += gridLoop(n);
+  b += fmt::format("    const i64 p = o % {}, j = o / {} % {}, base = (o / {}) * {} + p;\n", HW, HW, C, HW * C, C * HW);
+  b += fmt::format("    auto den = [&](i64 c) -> {} {{ {} sq = 0; for (i64 q = max(c - {}ll, 0ll); q <= min(c + {}ll, {}ll); ++q) "
+                   "{{ const {} v = {}; sq += v * v; }} return {} + {} * sq; }};\n",
+                   t, t, before, after, C - 1, t, ks.load(bind.in[0], fmt::format("base + q * {}ll", HW), t), literal(bias, t),
+                   literal(k, t));
+  b += fmt::format("    {} acc = 0;\n    for (i64 c = max(j - {}ll, 0ll); c <= min(j + {}ll, {}ll); ++c) {{\n", t, after, before,
+                   C - 1);
+  b += fmt::format("      const {} dc = den(c);\n      acc += {} * {} * pow(dc, {});\n    }}\n", t,
+                   ks.load(bind.in[1], fmt::format("base + c * {}ll", HW), t),
+                   ks.load(bind.in[0], fmt::format("base + c * {}ll", HW), t), literal(-beta - 1, t));
+  b += fmt::format("    const {} v = {} * pow(den(j), {}) - {} * {} * acc;\n", t, ks.load(bind.in[1], "o", t), literal(-beta, t),
+                   literal(2 * k * beta, t), ks.load(bind.in[0], "o", t));
+  b += "    " + ks.store(bind.out, "o", epi.apply(ks, "v", "o", op.output()->type().shape, t)) + "  }\n";
+  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "lrn_grad: one thread per element");
+  return Error::success();
+}
+
+// Gradient of the class losses (operands: scores, labels, dloss, weights?), one block: the
+// weight sum (the mean's norm) reduced in shared memory, then the items strided over threads.
+template <bool Softmax> Error classLossGrad(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const TensorType& x = op.input(0)->type();
+  int64_t N = x.shape[0], C = x.shape[1], D = x.numel() / std::max<int64_t>(1, N * C);
+  std::string reduction = op.attrs().getString("reduction");
+  int64_t ignore = op.attrs().getInt("ignore_index");
+  std::string t = computeType(op.output()->type().dtype);
+  bool weighted = op.numInputs() > 3;
+  std::string& b = ks.body;
+  auto label = [&](const std::string& item) { return fmt::format("(i64){}", ks.load(bind.in[1], item, "double")); };
+  auto weight = [&](const std::string& l) { return weighted ? ks.load(bind.in[3], l, t) : "(" + t + ")1"; };
+  b += fmt::format("  __shared__ {} sw[256];\n  {} wsum = 0;\n", t, t);
+  b += fmt::format("  for (i64 item = threadIdx.x; item < {}ll; item += 256) {{\n    const i64 l = {};\n", N * D, label("item"));
+  b += fmt::format("    if (l == {}ll) continue;\n", ignore);
+  b += fmt::format("    if (l < 0 || l >= {}ll) {}\n", C,
+                   ks.fail(fmt::format("a label is out of range [0, {}) ({})", C, op.op().name), "continue"));
+  b += fmt::format("    wsum += {};\n  }}\n", weight("l"));
+  b += "  sw[threadIdx.x] = wsum;\n  __syncthreads();\n";
+  b += "  for (int s = 128; s > 0; s /= 2) {\n    if (threadIdx.x < s) sw[threadIdx.x] += sw[threadIdx.x + s];\n    __syncthreads();\n  }\n";
+  b += fmt::format("  const {} norm = {};\n", t, reduction == "mean" ? "sw[0]" : "(" + t + ")1");
+  b += fmt::format("  for (i64 item = threadIdx.x; item < {}ll; item += 256) {{\n", N * D);
+  b += fmt::format("    const i64 n = item / {}, d = item % {}, l = {};\n", D, D, label("item"));
+  b += fmt::format("    const bool ignored = l == {}ll || l < 0 || l >= {}ll;\n", ignore, C);
+  b += fmt::format("    const {} scale = ignored ? ({})0 : {} * {} / norm;\n", t, t, weight("(ignored ? 0 : l)"),
+                   ks.load(bind.in[2], reduction == "none" ? "item" : "0", t));
+  std::string at = fmt::format("(n * {}ll + c) * {}ll + d", C, D);
+  if (Softmax) {
+    std::string xv = ks.load(bind.in[0], at, t);
+    b += fmt::format("    {} mx = sinter_neg_inf<{}>();\n    for (i64 c = 0; c < {}; ++c) mx = sinter_max<{}>({}, mx);\n", t, t,
+                     C, t, xv);
+    b += fmt::format("    {} sum = 0;\n    for (i64 c = 0; c < {}; ++c) sum += exp({} - mx);\n", t, C, xv);
+    b += fmt::format("    for (i64 c = 0; c < {}; ++c) {{\n      const i64 o = {};\n", C, at);
+    b += fmt::format("      const {} v = exp({} - mx) / sum * scale - (c == l ? scale : ({})0);\n", t, ks.load(bind.in[0], "o", t), t);
+  } else {
+    b += fmt::format("    for (i64 c = 0; c < {}; ++c) {{\n      const i64 o = {};\n", C, at);
+    b += fmt::format("      const {} v = c == l ? -scale : ({})0;\n", t, t);
+  }
+  b += "      " + ks.store(bind.out, "o", epi.apply(ks, "v", "o", op.output()->type().shape, t)) + "    }\n  }\n";
+  ks.finish({1, 1, 1}, 256, 0, "class loss gradient: one block");
+  return Error::success();
+}
+
 constexpr CudaEmitter kEmitters[] = {
+    {"lrn_grad", lrnGrad},
+    {"softmax_cross_entropy_grad", classLossGrad<true>},
+    {"nll_loss_grad", classLossGrad<false>},
     {"lrn", lrn},
     {"batch_norm", batchNorm},
     {"softmax", softmax<false>},

@@ -75,7 +75,61 @@ Error globalAvgPool(KernelSource& ks, const Node& op, const Binding& bind, const
   return Error::success();
 }
 
+// Gradients of the pools, one thread per dx element: every window that holds the element sends
+// it its share (max: the whole gradient when the element is the window's first maximum, found
+// again as the forward finds it; average: gradient / the forward's count).
+template <bool IsMax> Error pool2dGrad(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const Shape& dxs = op.output()->type().shape;
+  const Shape& dys = op.input(IsMax ? 1 : 0)->type().shape;
+  const auto& k = op.attrs().getInts("kernel");
+  const auto& st = op.attrs().getInts("stride");
+  const auto& pad = op.attrs().getInts("pad");
+  std::vector<int64_t> d = IsMax ? op.attrs().getInts("dilation") : std::vector<int64_t>{1, 1};
+  bool includePad = !IsMax && op.attrs().getInt("count_include_pad") != 0;
+  int64_t H = dxs[2], W = dxs[3], OH = dys[2], OW = dys[3];
+  std::string t = computeType(op.output()->type().dtype);
+  size_t dyBuf = bind.in[IsMax ? 1 : 0];
+  int64_t n = op.output()->type().numel();
+  std::string& b = ks.body;
+  b += gridLoop(n);
+  b += fmt::format("    const int iw = (int)(o % {}), ih = (int)(o / {} % {});\n    const i64 plane = o / {};\n    {} acc = 0;\n",
+                   W, W, H, H * W, t);
+  // Candidate windows: oh with oh*SH - PT <= ih <= oh*SH - PT + (KH-1)*DH.
+  b += fmt::format("    const int oh0 = max(0, (ih + {} - {} + {}) / {}), oh1 = min({}, (ih + {}) / {});\n", pad[0],
+                   (k[0] - 1) * d[0], st[0] - 1, st[0], OH - 1, pad[0], st[0]);
+  b += fmt::format("    const int ow0 = max(0, (iw + {} - {} + {}) / {}), ow1 = min({}, (iw + {}) / {});\n", pad[1],
+                   (k[1] - 1) * d[1], st[1] - 1, st[1], OW - 1, pad[1], st[1]);
+  b += "    for (int oh = oh0; oh <= oh1; ++oh)\n      for (int ow = ow0; ow <= ow1; ++ow) {\n";
+  b += fmt::format("        const int h0 = oh * {} - {}, w0 = ow * {} - {};\n", st[0], pad[0], st[1], pad[1]);
+  b += fmt::format("        if (ih < h0 || iw < w0 || (ih - h0) % {} != 0 || (iw - w0) % {} != 0) continue;\n", d[0], d[1]);
+  std::string g = ks.load(dyBuf, fmt::format("(plane * {} + oh) * {} + ow", OH, OW), t);
+  if (IsMax) {
+    b += fmt::format("        {} best = sinter_neg_inf<{}>();\n        int bestAt = -1;\n", t, t);
+    b += fmt::format("        for (int kh = 0; kh < {}; ++kh)\n          for (int kw = 0; kw < {}; ++kw) {{\n", k[0], k[1]);
+    b += fmt::format("            const int hh = h0 + kh * {}, ww = w0 + kw * {};\n", d[0], d[1]);
+    b += fmt::format("            if ((unsigned)hh >= {}u || (unsigned)ww >= {}u) continue;\n", H, W);
+    b += fmt::format("            const {} v = {};\n", t, ks.load(bind.in[0], fmt::format("plane * {} + hh * {} + ww", H * W, W), t));
+    b += "            if (bestAt < 0 || v != v || v > best) { best = v; bestAt = hh * " + std::to_string(W) + " + ww; }\n";
+    b += "          }\n";
+    b += fmt::format("        if (bestAt == ih * {} + iw) acc += {};\n      }}\n", W, g);
+  } else {
+    b += "        int count = 0;\n";
+    b += fmt::format("        for (int kh = 0; kh < {}; ++kh)\n          for (int kw = 0; kw < {}; ++kw)\n", k[0], k[1]);
+    b += fmt::format("            count += (unsigned)(h0 + kh) < {}u && (unsigned)(w0 + kw) < {}u;\n", H, W);
+    if (includePad)
+      b += fmt::format("        count = (min(h0 + {}, {}) - h0) * (min(w0 + {}, {}) - w0);\n", k[0], H + pad[2], k[1],
+                       W + pad[3]);
+    b += fmt::format("        if (count > 0 && ih < h0 + {} && iw < w0 + {}) acc += {} / ({})count;\n      }}\n", k[0], k[1], g, t);
+  }
+  b += "    " + ks.store(bind.out, "o", epi.apply(ks, "acc", "o", op.output()->type().shape, t)) + "  }\n";
+  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0,
+            IsMax ? "max_pool2d_grad: one thread per input element" : "avg_pool2d_grad: one thread per input element");
+  return Error::success();
+}
+
 constexpr CudaEmitter kEmitters[] = {
+    {"max_pool2d_grad", pool2dGrad<true>},
+    {"avg_pool2d_grad", pool2dGrad<false>},
     {"max_pool2d", pool2d<true>},
     {"avg_pool2d", pool2d<false>},
     {"global_avg_pool", globalAvgPool},
