@@ -227,6 +227,18 @@ void Graph::replaceAllUses(Value* from, Value* to) {
   for (Value*& o : outputs_)
     if (o == from)
       o = to;
+  for (auto& [param, value] : updates_)
+    if (value == from)
+      value = to;
+}
+
+bool Graph::isLiveOut(const Value* v) const {
+  if (std::find(outputs_.begin(), outputs_.end(), v) != outputs_.end())
+    return true;
+  for (const auto& [param, value] : updates_)
+    if (value == v || param == v)
+      return true;
+  return false;
 }
 
 void Graph::rename(Value* v, const std::string& name) {
@@ -296,6 +308,8 @@ std::unique_ptr<Graph> Graph::clone() const {
   for (const Value* v : outputs_)
     outs.push_back(map.at(v));
   g->setOutputs(std::move(outs));
+  for (const auto& [param, value] : updates_)
+    g->addUpdate(map.at(param), map.at(value));
   for (const auto& [name, t] : weights_)
     g->weights_.set(name, t);
   return g;

@@ -124,6 +124,14 @@ public:
   Value* addParam(const std::string& name, TensorType type, std::optional<Tensor> data = {});
   void setOutputs(std::vector<Value*> outs) { outputs_ = std::move(outs); }
 
+  /// State updates of a training step: after each run, parameter `first` takes the contents of
+  /// value `second` (the optimizer's new weights and state). Printed as `update %p <- %v`.
+  const std::vector<std::pair<Value*, Value*>>& updates() const { return updates_; }
+  void addUpdate(Value* param, Value* value) { updates_.emplace_back(param, value); }
+  void clearUpdates() { updates_.clear(); }
+  /// Whether `v` is read after the run: a graph output or the value of an update.
+  bool isLiveOut(const Value* v) const;
+
   /// Appends (or inserts before `before`) a node whose result types come from the op's shape
   /// rule. Missing schema attributes get their defaults. Errors name the op and the rule.
   Expected<Node*> addNode(const OpDef& op, std::vector<Value*> inputs, Attrs attrs = {},
@@ -160,6 +168,7 @@ private:
   std::vector<std::unique_ptr<Value>> values_;
   std::unordered_map<std::string, Value*> byName_;
   std::vector<Value*> inputs_, params_, outputs_;
+  std::vector<std::pair<Value*, Value*>> updates_;
   std::list<std::unique_ptr<Node>> nodes_;
   WeightStore weights_;
 };

@@ -23,6 +23,8 @@ const std::array kOps = std::to_array<const OpDef*>({
     // Gradients (emitted by the autodiff pass from the rules above)
     &ReluGrad, &AbsGrad, &MaxGrad, &MinGrad, &Conv2dGradInput, &Conv2dGradWeight, &MaxPool2dGrad, &AvgPool2dGrad,
     &LrnGrad, &SoftmaxCrossEntropyGrad, &NllLossGrad,
+    // Optimizers
+    &SgdUpdate, &AdamUpdate,
     // Misc
     &Fused,
 });

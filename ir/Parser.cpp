@@ -633,10 +633,27 @@ private:
         values_[keyOf(nameTok)] = graph_->addParam(*name, *t);
       } else if (tok_.kind == Token::Value) {
         SINTER_CHECK(parseNode());
+      } else if (isKeyword("update")) {
+        SINTER_CHECK(advance());
+        Token paramTok = tok_;
+        auto p = useValue();
+        if (!p)
+          return p.error();
+        if (!(*p)->isParam())
+          return failAt(paramTok, fmt::format("update needs a parameter, {} is not one", paramTok.spelling()));
+        SINTER_CHECK(expectPunct("=", "after the updated parameter"));
+        Token valueTok = tok_;
+        auto v = useValue();
+        if (!v)
+          return v.error();
+        if ((*v)->type() != (*p)->type())
+          return failAt(valueTok, fmt::format("{} has type {}, the parameter {} is {}", valueTok.spelling(),
+                                              (*v)->type().str(), paramTok.spelling(), (*p)->type().str()));
+        graph_->addUpdate(*p, *v);
       } else if (isKeyword("return")) {
         break;
       } else {
-        return expected("'param', a node such as %y = relu(%x) : f32[4], or 'return'");
+        return expected("'param', a node such as %y = relu(%x) : f32[4], 'update' or 'return'");
       }
     }
     Token retTok = tok_;

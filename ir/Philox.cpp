@@ -21,9 +21,11 @@ std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> c, uint64_t key) {
   return c;
 }
 
-uint32_t philoxBits(uint64_t seed, uint64_t index) {
+uint32_t philoxBits(uint64_t seed, uint64_t index, uint64_t step) {
   uint64_t block = index >> 2;
-  auto r = philox4x32({static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), 0u, 0u}, seed);
+  auto r = philox4x32({static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), static_cast<uint32_t>(step),
+                       static_cast<uint32_t>(step >> 32)},
+                      seed);
   return r[index & 3];
 }
 

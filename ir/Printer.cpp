@@ -156,6 +156,8 @@ std::string printGraphText(const Graph& g, const std::string& indent) {
     }
     body += fmt::format(" : {}\n", fmt::join(types, ", "));
   }
+  for (const auto& [param, value] : g.updates())
+    body += fmt::format("{}  update {} = {}\n", indent, name(param), name(value));
   std::vector<std::string> rets;
   for (const Value* v : g.outputs()) {
     outs.push_back(fmt::format("{}: {}", name(v), v->type().str()));

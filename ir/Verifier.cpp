@@ -2,6 +2,7 @@
 #include "ir/Verifier.h"
 
 #include <algorithm>
+#include <set>
 #include <unordered_set>
 
 namespace sinter {
@@ -61,6 +62,18 @@ Error verifyGraph(const Graph& g) {
   for (const Value* v : g.outputs())
     if (!defined.count(v))
       return makeError("graph output {} is not defined in the graph", g.displayName(v));
+  std::set<const Value*> updated;
+  for (const auto& [param, value] : g.updates()) {
+    if (!param->isParam() || std::find(g.params().begin(), g.params().end(), param) == g.params().end())
+      return makeError("update of {}: not a parameter of the graph", g.displayName(param));
+    if (!defined.count(value))
+      return makeError("update of {}: {} is not defined in the graph", g.displayName(param), g.displayName(value));
+    if (value->type() != param->type())
+      return makeError("update of {} ({}) with {} of type {}", g.displayName(param), param->type().str(),
+                       g.displayName(value), value->type().str());
+    if (!updated.insert(param).second)
+      return makeError("{} is updated twice", g.displayName(param));
+  }
   return Error::success();
 }
 

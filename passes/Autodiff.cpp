@@ -8,6 +8,7 @@
 #include "ir/ops/Ops.h"
 #include "passes/Passes.h"
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -143,9 +144,15 @@ Expected<std::vector<Value*>> differentiate(Graph& g, Value* loss, std::span<Val
       gv = d.emit(ops::Expand, {d.scalar(0.0, v->type().dtype)}, {{"shape", std::vector<int64_t>(s.begin(), s.end())}}, 0);
       SINTER_CHECK(d.error());
     }
+    // Every gradient is its own value named "<v>.grad" (an alias when the value is shared or
+    // already named), so later passes find them by name.
     std::string base = (v->name().empty() ? std::string("v") : v->name()) + ".grad";
-    if (gv->name().empty())
-      g.rename(gv, g.uniqueName(base));
+    if (!gv->name().empty() || gv->producer() == nullptr || gv->producer()->is(ops::Constant) ||
+        std::find(grads.begin(), grads.end(), gv) != grads.end()) {
+      gv = d.emit(ops::Identity, {gv}, {}, 0);
+      SINTER_CHECK(d.error());
+    }
+    g.rename(gv, g.uniqueName(base));
     grads.push_back(gv);
   }
   return grads;

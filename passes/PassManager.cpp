@@ -31,6 +31,9 @@ std::vector<std::string> defaultPipeline(bool training) {
   std::vector<std::string> p = {"verify", "infer-shapes", "fold-constants", "canonicalize", "dce", "cse"};
   if (!training)
     p.push_back("remove-dropout");
+  else
+    for (const char* name : {"add-loss", "autodiff", "optimizer", "cse"})
+      p.push_back(name);
   for (const char* name : {"fuse", "dce", "plan-memory"})
     p.push_back(name);
   return p;

@@ -13,12 +13,21 @@
 
 namespace sinter {
 
+/// The optimizer the training pipeline inserts (the optimizer pass).
+struct OptimizerOptions {
+  std::string kind = "sgd";   ///< sgd (the paper's rule) or adam
+  double momentum = 0.9;      ///< sgd
+  double weightDecay = 0.0005;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8; ///< adam
+};
+
 /// What passes may read besides the graph.
 struct PassContext {
   /// Evaluates a node on constants (the reference's evaluateNode); fold-constants needs it.
   NodeEvaluator evaluate;
-  /// Training graphs keep dropout (and, later, get autodiff and optimizer passes).
+  /// Training graphs keep dropout and get add-loss, autodiff and optimizer.
   bool training = false;
+  OptimizerOptions optimizer;
 };
 
 /// Every pass: Expected<bool> pass(Graph&, const PassContext&) -> changed, or an error.

@@ -53,7 +53,10 @@ std::vector<Buffer> analyzeBuffers(const Graph& g) {
       if (const Value* o = bufferOwner(v))
         buffers[index.at(o)].last = std::max(buffers[index.at(o)].last, i);
   std::vector<bool> outputOwner(buffers.size(), false);
-  for (const Value* v : g.outputs())
+  std::vector<const Value*> liveOut(g.outputs().begin(), g.outputs().end());
+  for (const auto& u : g.updates())
+    liveOut.push_back(u.second);
+  for (const Value* v : liveOut)
     if (const Value* o = bufferOwner(v)) {
       buffers[index.at(o)].last = order.size();
       outputOwner[index.at(o)] = true;

@@ -23,7 +23,7 @@ inline std::optional<double> scalarOf(const Value* v) {
 }
 
 inline bool isOutput(const Graph& g, const Value* v) {
-  return std::find(g.outputs().begin(), g.outputs().end(), v) != g.outputs().end();
+  return g.isLiveOut(v);
 }
 
 /// Used by exactly one operand of one node and not a graph output.

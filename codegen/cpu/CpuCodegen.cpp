@@ -14,7 +14,7 @@ namespace cpu {
 
 const CpuEmitter* findCpuEmitter(std::string_view kernel) {
   for (auto family : {elementwiseEmitters(), convEmitters(), linearEmitters(), poolEmitters(), normEmitters(),
-                      shapeEmitters()})
+                      shapeEmitters(), optimEmitters()})
     for (const CpuEmitter& e : family)
       if (e.kernel == kernel)
         return &e;

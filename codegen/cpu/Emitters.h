@@ -41,6 +41,7 @@ std::span<const CpuEmitter> linearEmitters();
 std::span<const CpuEmitter> poolEmitters();
 std::span<const CpuEmitter> normEmitters();
 std::span<const CpuEmitter> shapeEmitters();
+std::span<const CpuEmitter> optimEmitters();
 
 const CpuEmitter* findCpuEmitter(std::string_view kernel);
 

@@ -11,7 +11,7 @@ using namespace cuda;
 namespace cuda {
 const CudaEmitter* findCudaEmitter(std::string_view kernel) {
   for (auto family : {elementwiseEmitters(), convEmitters(), linearEmitters(), poolEmitters(), normEmitters(),
-                      shapeEmitters()})
+                      shapeEmitters(), optimEmitters()})
     for (const CudaEmitter& e : family)
       if (e.kernel == kernel)
         return &e;

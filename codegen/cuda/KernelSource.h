@@ -92,6 +92,7 @@ std::span<const CudaEmitter> linearEmitters();
 std::span<const CudaEmitter> poolEmitters();
 std::span<const CudaEmitter> normEmitters();
 std::span<const CudaEmitter> shapeEmitters();
+std::span<const CudaEmitter> optimEmitters();
 const CudaEmitter* findCudaEmitter(std::string_view kernel);
 
 /// LRN fused with the max-pool that follows it.

@@ -51,9 +51,12 @@ Error dropout(ExportCtx& c, const Node& n) {
   double ratio = n.attrs().getFloat("ratio");
   bool training = n.attrs().getInt("training") != 0;
   if (!training) { // inference dropout is the identity
-    same(c, n, "Identity");
+    c.add("Identity", {c.name(n.input(0))}, {c.name(n.output())});
     return Error::success();
   }
+  if (n.numInputs() > 1)
+    return makeError("a dropout drawing new masks each training step (a step operand) has no ONNX form: export "
+                     "the forward graph");
   if (c.opset() < 12)
     return makeError("training-mode Dropout needs opset 12 or newer (export with --opset 12..17)");
   Tensor r({n.input(0)->type().dtype, {}});

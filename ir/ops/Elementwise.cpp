@@ -18,7 +18,7 @@ constexpr OpDef Relu{.name = "relu", .family = OpFamily::Elementwise, .onnx = {"
                      .inputs = {"x"}, .shape = elementwise, .lower = Scalar{"max($0, 0)"},
                      .grad = [](GradBuilder& gb, const Node& n) -> Error {
       if (gb.wants(0))
-        gb.give(0, gb.emit(ReluGrad, {n.input(0), gb.dy()}));
+        gb.give(0, gb.emit(ReluGrad, {n.output(), gb.dy()})); // y > 0 exactly where x > 0
       return gb.error();
     },
     .differentiable = true, .summary = "max(x, 0)"};
@@ -210,9 +210,11 @@ constexpr OpDef Identity{.name = "identity", .family = OpFamily::Elementwise, .o
     .differentiable = true, .summary = "x"};
 
 // Dropout: identity unless training=1; then y = x * mask / (1 - ratio) with mask drawn from
-// Philox4x32-10 keyed by `seed`, counter = element index (ir/Philox.h), identical on all backends.
+// Philox4x32-10 keyed by `seed`, counter = (element index, step) (ir/Philox.h), identical on all
+// backends. The optional `step` (an integer scalar, the training step) gives each step new masks.
 constexpr OpDef Dropout{
-    .name = "dropout", .family = OpFamily::Elementwise, .onnx = {"Dropout"}, .inputs = {"x"},
+    .name = "dropout", .family = OpFamily::Elementwise, .onnx = {"Dropout"}, .inputs = {"x", "step"},
+    .minInputs = 1,
     .attrs = {attr::Float("ratio", 0.5, "probability of dropping an element"),
               attr::Int("training", 0, "1: drop and rescale; 0: identity"),
               attr::Int("seed", 0, "Philox key for the mask")},
@@ -223,12 +225,17 @@ constexpr OpDef Dropout{
         return makeError("ratio {} must be in [0, 1)", r);
       if (c.i("training") != 0 && c.i("training") != 1)
         return makeError("training must be 0 or 1, got {}", c.i("training"));
+      if (c.has(1) && (c.in(1).numel() != 1 || (c.in(1).dtype != DType::I64 && c.in(1).dtype != DType::I32)))
+        return makeError("step must be an integer scalar, got {}", c.in(1).str());
       return c.result(c.in(0));
     },
     .lower = Kernel{"dropout"}, .grad = [](GradBuilder& gb, const Node& n) -> Error {
       // The same mask (same seed, same element counters) scales the gradient.
+      std::vector<Value*> in{gb.dy()};
+      if (n.numInputs() > 1)
+        in.push_back(n.input(1));
       if (gb.wants(0))
-        gb.give(0, n.attrs().getInt("training") ? gb.emit(Dropout, {gb.dy()}, n.attrs()) : gb.dy());
+        gb.give(0, n.attrs().getInt("training") ? gb.emit(Dropout, in, n.attrs()) : gb.dy());
       return gb.error();
     },
     .differentiable = true,

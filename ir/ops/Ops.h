@@ -29,8 +29,8 @@ extern const OpDef Gemm, MatMul;
 extern const OpDef ReduceSum, ReduceMean, ReduceMax;
 // Shape (ir/ops/Shape.cpp)
 extern const OpDef Flatten, Reshape, Transpose, Concat, Slice, Pad, Gather, GatherElements, Constant, Expand;
-// Misc (ir/ops/Fused.cpp)
-extern const OpDef Fused;
+// Misc (ir/ops/Fused.cpp, ir/ops/Optim.cpp)
+extern const OpDef Fused, SgdUpdate, AdamUpdate;
 // Loss (ir/ops/Loss.cpp)
 extern const OpDef SoftmaxCrossEntropy, NllLoss, SoftmaxCrossEntropyGrad, NllLossGrad;
 

@@ -143,6 +143,8 @@ struct CpuExecutable::Impl {
   std::unique_ptr<char, void (*)(void*)> arena{nullptr, std::free};
   std::vector<std::unique_ptr<char, void (*)(void*)>> scratch;
   std::unordered_map<const Value*, Tensor> constants;
+  std::unordered_map<const Value*, Tensor> params; // owned copies: training updates them
+  std::vector<KernelFn> prepFns;                   // per kernel, or null
   CpuCompileStats stats;
   std::vector<CpuExecutable::KernelTime> times;
 
@@ -152,11 +154,43 @@ struct CpuExecutable::Impl {
       v = v->producer()->input(0);
     if (auto it = inputs.find(v); it != inputs.end())
       return const_cast<char*>(reinterpret_cast<const char*>(it->second->raw()));
-    if (v->isParam())
-      return const_cast<char*>(reinterpret_cast<const char*>(graph->weights().find(v->name())->raw()));
+    if (auto it = params.find(v); it != params.end())
+      return reinterpret_cast<char*>(it->second.raw());
     if (auto it = constants.find(v); it != constants.end())
       return reinterpret_cast<char*>(it->second.raw());
     return arena.get() + v->offset();
+  }
+
+  // Runs kernel k's prepare function (repacking its constant operands) when it has one.
+  Error prepare(size_t k) {
+    if (!prepFns[k])
+      return Error::success();
+    const CpuKernel& kernel = program.kernels[k];
+    std::vector<char*> ptrs;
+    for (const Value* v : kernel.buffers)
+      ptrs.push_back(pointerOf(v, {}));
+    if (int32_t s = prepFns[k](ptrs.data(), 0, 1, nullptr, persistent[k].get()))
+      return makeError("{}: prepare failed: {}", graph->describe(kernel.node), program.errors[static_cast<size_t>(s - 1)]);
+    return Error::success();
+  }
+  // Prepares again every kernel whose prepare reads one of `changed` (a parameter's owner).
+  Error reprepare(const std::vector<const Value*>& changed) {
+    for (size_t k = 0; k < program.kernels.size(); ++k) {
+      if (!prepFns[k])
+        continue;
+      bool reads = false;
+      for (size_t i : program.kernels[k].prepReads)
+        for (const Value* v : changed)
+          reads = reads || bufferOwner(program.kernels[k].buffers[i]) == v || program.kernels[k].buffers[i] == v;
+      if (reads)
+        SINTER_CHECK(prepare(k));
+    }
+    return Error::success();
+  }
+  static const Value* bufferOwner(const Value* v) {
+    while (v->producer() && v->producer()->op().isAlias())
+      v = v->producer()->input(0);
+    return v;
   }
 };
 
@@ -171,9 +205,12 @@ Expected<std::unique_ptr<CpuExecutable>> CpuExecutable::compile(std::shared_ptr<
   initLlvm();
   auto impl = std::make_unique<Impl>();
   impl->graph = g;
-  for (const Value* p : g->params())
-    if (!g->weights().find(p->name()))
+  for (const Value* p : g->params()) {
+    const Tensor* t = g->weights().find(p->name());
+    if (!t)
       return makeError("parameter {} has no data", g->displayName(p));
+    impl->params[p] = t->clone();
+  }
   // Every arena value must be planned; constants are materialised once.
   int64_t arenaBytes = 0;
   for (const auto& n : g->nodes()) {
@@ -236,22 +273,20 @@ Expected<std::unique_ptr<CpuExecutable>> CpuExecutable::compile(std::shared_ptr<
       return makeError("JIT: kernel {}: {}", k.symbol, errorText(sym.takeError()));
     impl->fns.push_back(sym->toPtr<KernelFn>());
     impl->persistent.emplace_back(static_cast<char*>(alignedAlloc(static_cast<size_t>(k.persistentBytes))), std::free);
+    impl->prepFns.push_back(nullptr);
     if (k.prepSymbol.empty())
       continue;
-    // Prepare functions repack constant operands (weights) once.
+    // Prepare functions repack constant operands (weights): once, and again after an update.
     auto prep = impl->jit->lookup(k.prepSymbol);
     if (!prep)
       return makeError("JIT: kernel {}: {}", k.prepSymbol, errorText(prep.takeError()));
-    std::vector<char*> ptrs;
-    for (const Value* v : k.buffers)
-      ptrs.push_back(impl->pointerOf(v, {}));
     for (size_t i : k.prepReads) {
       const Value* v = k.buffers[i];
       assert((v->isParam() || (v->producer() && v->producer()->is(ops::Constant))) && "prepare reads constants only");
       (void)v;
     }
-    if (int32_t s = prep->toPtr<KernelFn>()(ptrs.data(), 0, 1, nullptr, impl->persistent.back().get()))
-      return makeError("{}: prepare failed: {}", g->describe(k.node), impl->program.errors[static_cast<size_t>(s - 1)]);
+    impl->prepFns.back() = prep->toPtr<KernelFn>();
+    SINTER_CHECK(impl->prepare(impl->prepFns.size() - 1));
   }
   int64_t scratch = 0;
   for (const CpuKernel& k : impl->program.kernels)
@@ -307,7 +342,37 @@ Expected<std::vector<Tensor>> CpuExecutable::run(const std::vector<Tensor>& inpu
       std::memcpy(t.raw(), im.pointerOf(v, bound), t.bytes());
     out.push_back(std::move(t));
   }
+  // Training: new parameters and optimizer state (all read above, so the copies are safe).
+  if (!g.updates().empty()) {
+    std::vector<const Value*> changed;
+    for (const auto& [param, value] : g.updates()) {
+      Tensor& dst = im.params.at(param);
+      if (dst.bytes())
+        std::memcpy(dst.raw(), im.pointerOf(value, bound), dst.bytes());
+      changed.push_back(param);
+    }
+    SINTER_CHECK(im.reprepare(changed));
+  }
   return out;
+}
+
+Expected<Tensor> CpuExecutable::param(std::string_view name) const {
+  const Value* v = impl_->graph->findValue(name);
+  if (!v || !impl_->params.count(v))
+    return makeError("no parameter named '{}'", name);
+  return impl_->params.at(v).clone();
+}
+
+Error CpuExecutable::setParam(std::string_view name, const Tensor& value) {
+  const Value* v = impl_->graph->findValue(name);
+  if (!v || !impl_->params.count(v))
+    return makeError("no parameter named '{}'", name);
+  Tensor& dst = impl_->params.at(v);
+  if (value.type() != dst.type())
+    return makeError("parameter {} is {}, not {}", name, dst.type().str(), value.type().str());
+  if (dst.bytes())
+    std::memcpy(dst.raw(), value.raw(), dst.bytes());
+  return impl_->reprepare({v});
 }
 
 } // namespace sinter

@@ -42,8 +42,13 @@ public:
   };
   std::vector<KernelTime> kernelTimes() const;
 
-  /// Runs on inputs of the graph's input types (in order); returns the outputs.
+  /// Runs on inputs of the graph's input types (in order); returns the outputs. Then applies the
+  /// graph's updates (a training step's new parameters and state) to the parameters it holds.
   Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs);
+  /// The current value of a parameter (the executable owns copies, made at compile time).
+  Expected<Tensor> param(std::string_view name) const;
+  /// Replaces a parameter's value (same type); kernels that repack it are prepared again.
+  Error setParam(std::string_view name, const Tensor& value);
   const CpuCompileStats& stats() const;
   int threads() const;
 

@@ -21,6 +21,8 @@ Expected<std::vector<Tensor>> CpuExecutable::run(const std::vector<Tensor>&) {
   return makeError("target 'cpu' is not available in this build");
 }
 const CpuCompileStats& CpuExecutable::stats() const { return impl_->stats; }
+Expected<Tensor> CpuExecutable::param(std::string_view) const { return makeError("no CPU backend in this build"); }
+Error CpuExecutable::setParam(std::string_view, const Tensor&) { return makeError("no CPU backend in this build"); }
 int CpuExecutable::threads() const { return 0; }
 
 } // namespace sinter

@@ -45,6 +45,7 @@ struct Driver {
   CUresult (*memFree)(CUdeviceptr) = nullptr;
   CUresult (*memcpyHtoDAsync)(CUdeviceptr, const void*, size_t, CUstream) = nullptr;
   CUresult (*memcpyDtoHAsync)(void*, CUdeviceptr, size_t, CUstream) = nullptr;
+  CUresult (*memcpyDtoDAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream) = nullptr;
   CUresult (*memsetD8Async)(CUdeviceptr, unsigned char, size_t, CUstream) = nullptr;
   CUresult (*streamCreate)(CUstream*, unsigned) = nullptr;
   CUresult (*streamSynchronize)(CUstream) = nullptr;
@@ -92,6 +93,7 @@ const Driver& driver() {
     sym(d.memFree, "cuMemFree_v2");
     sym(d.memcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
     sym(d.memcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
+    sym(d.memcpyDtoDAsync, "cuMemcpyDtoDAsync_v2");
     sym(d.memsetD8Async, "cuMemsetD8Async");
     sym(d.streamCreate, "cuStreamCreate");
     sym(d.streamSynchronize, "cuStreamSynchronize");
@@ -212,10 +214,16 @@ struct CudaExecutable::Impl {
     return Error::success();
   }
 
-  // Launches every kernel on the stream (captured into a graph once when enabled).
+  // Launches every kernel on the stream (captured into a graph once when enabled), then copies
+  // the graph's updates (a training step's new parameters and state) into the parameters.
   Error launchAll() {
     for (size_t k = 0; k < program.kernels.size(); ++k)
       SINTER_CHECK(launchOne(k));
+    for (const auto& [param, value] : graph->updates())
+      if (param->type().bytes())
+        CU_CHECK(driver().memcpyDtoDAsync(pointerOf(param), pointerOf(value), static_cast<size_t>(param->type().bytes()),
+                                          stream),
+                 "cuMemcpyDtoDAsync (parameter update)");
     return Error::success();
   }
 
@@ -368,6 +376,37 @@ Expected<std::vector<Tensor>> CudaExecutable::run(const std::vector<Tensor>& inp
   return out;
 }
 
+Expected<Tensor> CudaExecutable::param(std::string_view name) const {
+  Impl& im = *impl_;
+  const Value* v = im.graph->findValue(name);
+  if (!v || !v->isParam())
+    return makeError("no parameter named '{}'", name);
+  const Driver& d = driver();
+  CU_CHECK(d.ctxSetCurrent(im.ctx), "cuCtxSetCurrent");
+  Tensor t(v->type());
+  if (t.bytes()) {
+    CU_CHECK(d.memcpyDtoHAsync(t.raw(), im.external.at(v), t.bytes(), im.stream), "cuMemcpyDtoH");
+    CU_CHECK(d.streamSynchronize(im.stream), "cuStreamSynchronize");
+  }
+  return t;
+}
+
+Error CudaExecutable::setParam(std::string_view name, const Tensor& value) {
+  Impl& im = *impl_;
+  const Value* v = im.graph->findValue(name);
+  if (!v || !v->isParam())
+    return makeError("no parameter named '{}'", name);
+  if (value.type() != v->type())
+    return makeError("parameter {} is {}, not {}", name, v->type().str(), value.type().str());
+  const Driver& d = driver();
+  CU_CHECK(d.ctxSetCurrent(im.ctx), "cuCtxSetCurrent");
+  if (value.bytes()) {
+    CU_CHECK(d.memcpyHtoDAsync(im.external.at(v), value.raw(), value.bytes(), im.stream), "cuMemcpyHtoD");
+    CU_CHECK(d.streamSynchronize(im.stream), "cuStreamSynchronize");
+  }
+  return Error::success();
+}
+
 Expected<std::vector<double>> CudaExecutable::timeSteps(int iters) {
   Impl& im = *impl_;
   const Driver& d = driver();
@@ -440,6 +479,8 @@ Expected<std::unique_ptr<CudaExecutable>> CudaExecutable::create(std::shared_ptr
 }
 Expected<std::vector<Tensor>> CudaExecutable::run(const std::vector<Tensor>&) { return makeError("no CUDA"); }
 Expected<std::vector<double>> CudaExecutable::timeSteps(int) { return makeError("no CUDA"); }
+Expected<Tensor> CudaExecutable::param(std::string_view) const { return makeError("no CUDA"); }
+Error CudaExecutable::setParam(std::string_view, const Tensor&) { return makeError("no CUDA"); }
 Expected<std::vector<std::pair<std::string, double>>> CudaExecutable::profileKernels(int) { return makeError("no CUDA"); }
 
 #endif

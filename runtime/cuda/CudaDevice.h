@@ -49,6 +49,10 @@ public:
   /// One step: inputs to the device, the kernels (a graph replay), outputs back; checks the
   /// kernels' status word. Outputs are poisoned (NaN bytes) before each step.
   Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs);
+  /// The current value of a parameter (copied from the device).
+  Expected<Tensor> param(std::string_view name) const;
+  /// Replaces a parameter's value on the device (same type).
+  Error setParam(std::string_view name, const Tensor& value);
   /// Device times (ms) of `iters` steps (inputs already on the device), sorted ascending.
   Expected<std::vector<double>> timeSteps(int iters);
   /// Mean device time (ms) of each kernel over `iters` launches one by one (no graph).

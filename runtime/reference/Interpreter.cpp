@@ -142,6 +142,8 @@ Expected<std::vector<Tensor>> runReference(const Graph& g, const std::vector<Ten
   }
   for (const Value* v : g.outputs())
     lastUse[v] = SIZE_MAX;
+  for (const auto& u : g.updates())
+    lastUse[u.second] = SIZE_MAX;
 
   index = 0;
   std::vector<RefTensor> out;
@@ -174,6 +176,15 @@ Expected<std::vector<Tensor>> runReference(const Graph& g, const std::vector<Ten
     if (it == env.end() && v->isParam())
       it = env.emplace(v, toRef(*g.weights().find(v->name()))).first;
     results.push_back(fromRef(it->second, options.float64));
+  }
+  if (options.updates) {
+    options.updates->clear();
+    for (const auto& [param, value] : g.updates()) {
+      auto it = env.find(value);
+      if (it == env.end())
+        return makeError("update of {}: {} was not computed", g.displayName(param), g.displayName(value));
+      options.updates->push_back(fromRef(it->second, options.float64));
+    }
   }
   return results;
 }

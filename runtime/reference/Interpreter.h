@@ -20,6 +20,9 @@ struct ReferenceOptions {
   bool float64 = false;
   /// Values to use for parameters instead of their weights (same shape; f64 when float64).
   std::vector<std::pair<const Value*, Tensor>> overrides;
+  /// When set, receives the values of the graph's updates (in order): a training step's new
+  /// parameters and optimizer state, for the caller to store.
+  std::vector<Tensor>* updates = nullptr;
 };
 
 /// Runs `g` on `inputs` (one per graph input, in order, each of the input's exact type).

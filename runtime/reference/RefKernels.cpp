@@ -7,7 +7,7 @@ namespace sinter::ref {
 std::span<const RefKernel> allRefKernels() {
   static const std::vector<RefKernel> all = [] {
     std::vector<RefKernel> v;
-    for (auto family : {convPoolKernels(), normKernels(), linearKernels(), shapeKernels(), fusedKernels()})
+    for (auto family : {convPoolKernels(), normKernels(), linearKernels(), shapeKernels(), fusedKernels(), optimKernels()})
       v.insert(v.end(), family.begin(), family.end());
     return v;
   }();

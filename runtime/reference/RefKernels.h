@@ -42,6 +42,7 @@ std::span<const RefKernel> normKernels();
 std::span<const RefKernel> linearKernels();
 std::span<const RefKernel> shapeKernels();
 std::span<const RefKernel> fusedKernels();
+std::span<const RefKernel> optimKernels();
 
 /// Row-major strides of a shape.
 std::vector<int64_t> stridesOf(const Shape& s);

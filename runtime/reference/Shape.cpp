@@ -167,9 +167,10 @@ Error dropout(RefArgs& a) {
   }
   double ratio = a.attrs.getFloat("ratio");
   uint64_t seed = static_cast<uint64_t>(a.attrs.getInt("seed"));
+  uint64_t step = a.in.size() > 1 ? static_cast<uint64_t>(static_cast<int64_t>(a.in[1]->data[0])) : 0;
   double scale = 1.0 / (1.0 - ratio);
   for (size_t i = 0; i < x.data.size(); ++i)
-    a.out[0].data[i] = philoxUniform(seed, i) >= static_cast<float>(ratio) ? x.data[i] * scale : 0.0;
+    a.out[0].data[i] = philoxUniform(seed, i, step) >= static_cast<float>(ratio) ? x.data[i] * scale : 0.0;
   return Error::success();
 }
 

@@ -116,11 +116,11 @@ TEST(Pipeline, FlagsStopPrintAndRejectUnknownPasses) {
   bad.stopAfter = "fuse-everything";
   EXPECT_EQ(checkPipeline(defaultPipeline(false), bad).message(),
             "--stop-after: unknown pass 'fuse-everything' (passes: verify, infer-shapes, fold-constants, "
-            "canonicalize, dce, cse, remove-dropout, fuse, plan-memory, autodiff)");
+            "canonicalize, dce, cse, remove-dropout, fuse, plan-memory, add-loss, autodiff, optimizer)");
   bad.stopAfter = "remove-dropout";
   EXPECT_EQ(checkPipeline(defaultPipeline(true), bad).message(),
             "--stop-after: pass 'remove-dropout' is not in the pipeline (verify,infer-shapes,fold-constants,"
-            "canonicalize,dce,cse,fuse,dce,plan-memory)");
+            "canonicalize,dce,cse,add-loss,autodiff,optimizer,cse,fuse,dce,plan-memory)");
 }
 
 } // namespace

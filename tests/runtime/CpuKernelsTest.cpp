@@ -6,6 +6,7 @@
 #include "runtime/cpu/CpuBackend.h"
 #include "runtime/reference/Interpreter.h"
 #include "tests/support/Numerics.h"
+#include "tests/support/TrainStep.h"
 
 #include <gtest/gtest.h>
 
@@ -119,6 +120,33 @@ TEST(CpuKernels, UnplannedGraphsAreRefused) {
   ASSERT_FALSE(exe);
   EXPECT_EQ(exe.error().message(),
             "%y has no arena offset: run the pass pipeline (plan-memory) before the CPU backend");
+}
+
+// Two training steps of the narrow AlexNet (forward, backward, optimizer, parameter updates,
+// weights repacked again after each update) against the reference, for SGD and Adam.
+TEST(CpuTraining, TwoStepsMatchReference) {
+  for (const char* opt : {"sgd", "adam"}) {
+    SCOPED_TRACE(opt);
+    test::TrainStepCase c = test::makeTrainStepCase(4, opt);
+    ASSERT_TRUE(c.graph);
+    auto exe = CpuExecutable::compile(c.graph, {});
+    ASSERT_TRUE(exe) << exe.error().message();
+    for (size_t step = 0; step < c.inputs.size(); ++step) {
+      auto got = (*exe)->run(c.inputs[step]);
+      ASSERT_TRUE(got) << got.error().message();
+      EXPECT_ALL_CLOSE((*got)[0], c.outputs[step][0], {1e-6, 1e-4}) << "loss, step " << step;
+      EXPECT_ALL_CLOSE((*got)[1], c.outputs[step][1], {1e-6, 1e-4}) << "logits, step " << step;
+      // Adam moves every weight by about lr * sign(g) when |g| is tiny, so f32 rounding of a
+      // near-zero gradient shows at the scale of the step (lr = 0.05): compare absolutely there.
+      test::Tolerance tol = std::string(opt) == "adam" ? test::Tolerance{2e-4, 1e-4} : test::Tolerance{1e-6, 1e-4};
+      const auto& updates = c.graph->updates();
+      for (size_t i = 0; i < updates.size(); ++i) {
+        auto p = (*exe)->param(updates[i].first->name());
+        ASSERT_TRUE(p) << p.error().message();
+        EXPECT_ALL_CLOSE(*p, c.params[step][i], tol) << c.graph->displayName(updates[i].first) << ", step " << step;
+      }
+    }
+  }
 }
 
 } // namespace

@@ -16,6 +16,7 @@
 #include "tests/support/CudaEmulator.h"
 #include "tests/support/Numerics.h"
 #include "tests/support/OpSamples.h"
+#include "tests/support/TrainStep.h"
 
 #include <gtest/gtest.h>
 
@@ -81,7 +82,7 @@ TEST_P(AlexNetNvrtc, EveryKernelCompilesWithoutWarnings) {
   auto graph = optimised(std::move(*g), c.train);
   auto prog = emitCudaProgram(*graph, target(c.precision, c.sm));
   ASSERT_TRUE(prog) << prog.error().message();
-  EXPECT_EQ(prog->kernels.size(), c.train ? 14u : 12u);
+  EXPECT_EQ(prog->kernels.size(), c.train ? 70u : 12u); // training: forward, backward, 16 optimizer steps
   CudaCompileOptions co;
   co.sm = c.sm;
   auto bins = compileCudaProgram(*prog, co);
@@ -337,6 +338,30 @@ TEST(CudaKernels, NarrowAlexNetMatchesReference) {
     // Softmax outputs near 0.1: TF32 is compared in absolute terms.
     test::Tolerance tol = p == CudaPrecision::TF32 ? test::Tolerance{1e-4, 3e-3} : test::Tolerance{1e-6, 1e-4};
     expectEmulationMatchesReference(*original, optimised(std::move(*g)), in, target(p), tol);
+  }
+}
+
+// Two training steps of the narrow AlexNet, emulated, against the reference (loss, logits and
+// every updated parameter and velocity).
+TEST(CudaKernels, TrainingStepsMatchReference) {
+  std::string why;
+  if (!test::cudaEmulationAvailable(&why))
+    GTEST_SKIP() << why;
+  test::TrainStepCase c = test::makeTrainStepCase(2, "sgd");
+  ASSERT_TRUE(c.graph);
+  auto emu = test::EmulatedCuda::create(c.graph, target(CudaPrecision::F32));
+  ASSERT_TRUE(emu) << emu.error().message();
+  for (size_t step = 0; step < c.inputs.size(); ++step) {
+    auto got = (*emu)->run(c.inputs[step]);
+    ASSERT_TRUE(got) << got.error().message();
+    EXPECT_ALL_CLOSE((*got)[0], c.outputs[step][0], {1e-6, 1e-4}) << "loss, step " << step;
+    EXPECT_ALL_CLOSE((*got)[1], c.outputs[step][1], {1e-6, 1e-4}) << "logits, step " << step;
+    const auto& updates = c.graph->updates();
+    for (size_t i = 0; i < updates.size(); ++i) {
+      auto p = (*emu)->param(updates[i].first->name());
+      ASSERT_TRUE(p) << p.error().message();
+      EXPECT_ALL_CLOSE(*p, c.params[step][i], {1e-6, 1e-4}) << c.graph->displayName(updates[i].first) << ", step " << step;
+    }
   }
 }
 

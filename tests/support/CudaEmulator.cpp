@@ -204,7 +204,20 @@ Expected<std::vector<Tensor>> EmulatedCuda::run(const std::vector<Tensor>& input
       std::memcpy(t.raw(), im.pointerOf(v), t.bytes());
     out.push_back(std::move(t));
   }
+  for (const auto& [param, value] : g.updates()) // as the device executor does after the kernels
+    if (param->type().bytes())
+      std::memcpy(im.pointerOf(param), im.pointerOf(value), static_cast<size_t>(param->type().bytes()));
   return out;
+}
+
+Expected<Tensor> EmulatedCuda::param(std::string_view name) const {
+  const Value* v = impl_->graph->findValue(name);
+  if (!v || !v->isParam())
+    return makeError("no parameter named '{}'", name);
+  Tensor t(v->type());
+  if (t.bytes())
+    std::memcpy(t.raw(), impl_->pointerOf(v), t.bytes());
+  return t;
 }
 
 } // namespace sinter::test

@@ -18,7 +18,10 @@ public:
   /// the host compiler into a shared object (cached under $SINTER_CACHE_DIR/emu).
   static Expected<std::unique_ptr<EmulatedCuda>> create(std::shared_ptr<const Graph> planned, const CudaTarget& target);
   ~EmulatedCuda();
+  /// One run; then the graph's updates are applied to the parameters it holds.
   Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs);
+  /// A parameter's current value.
+  Expected<Tensor> param(std::string_view name) const;
   const CudaProgram& program() const;
 
 private:

@@ -92,9 +92,11 @@ Error conv2dGradInput(KernelBuilder& kb, const Node& op, const Binding& bind, co
       Value* dyBase = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.c64(M)), m), kb.c64(OH * OW));
       Value* wBase = b.CreateMul(b.CreateAdd(b.CreateMul(m, kb.c64(Cg)), cg), kb.c64(KH * KW));
       for (int64_t kh = 0; kh < KH; ++kh) {
-        auto [oh0, oh1] = validRange(OH, s[0], kh * d[0] - p[0], H);
+        const auto rh = validRange(OH, s[0], kh * d[0] - p[0], H);
+        const int64_t oh0 = rh.first, oh1 = rh.second; // named copies: lambdas cannot capture bindings (C++17/clang-14)
         for (int64_t kw = 0; kw < KW; ++kw) {
-          auto [ow0, ow1] = validRange(OW, s[1], kw * d[1] - p[1], W);
+          const auto rw = validRange(OW, s[1], kw * d[1] - p[1], W);
+          const int64_t ow0 = rw.first, ow1 = rw.second;
           if (oh0 >= oh1 || ow0 >= ow1)
             continue;
           Value* wv = kb.load(wt, kb.buffer(bind.in[1]), b.CreateAdd(wBase, kb.c64(kh * KW + kw)), t);
@@ -142,9 +144,11 @@ Error conv2dGradWeight(KernelBuilder& kb, const Node& op, const Binding& bind, c
     Value* cg = b.CreateURem(item, kb.c64(Cg));
     Value* c = b.CreateAdd(b.CreateMul(b.CreateUDiv(m, kb.c64(Mg)), kb.c64(Cg)), cg);
     for (int64_t kh = 0; kh < KH; ++kh) {
-      auto [oh0, oh1] = validRange(OH, s[0], kh * d[0] - p[0], H);
+      const auto rh = validRange(OH, s[0], kh * d[0] - p[0], H);
+      const int64_t oh0 = rh.first, oh1 = rh.second;
       for (int64_t kw = 0; kw < KW; ++kw) {
-        auto [ow0, ow1] = validRange(OW, s[1], kw * d[1] - p[1], W);
+        const auto rw = validRange(OW, s[1], kw * d[1] - p[1], W);
+        const int64_t ow0 = rw.first, ow1 = rw.second;
         int64_t offH = kh * d[0] - p[0], offW = kw * d[1] - p[1];
         auto sum = kb.loopCarry(kb.c64(0), kb.c64(N), {kb.cf(0, t)}, [&](Value* n, const auto& a0) {
           Value* xBase = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.c64(C)), c), kb.c64(H * W));

@@ -60,12 +60,14 @@ Error elementwise(KernelBuilder& kb, const Node& op, const Binding& bind, const 
   return Error::success();
 }
 
-// Philox4x32-10 word `index` of stream `seed`, as ir/Philox.cpp computes it.
-Value* philoxBits(KernelBuilder& kb, uint64_t seed, Value* index) {
+// Philox4x32-10 word `index` of stream `seed` at counter high word `step` (an i64 value), as
+// ir/Philox.cpp computes it.
+Value* philoxBits(KernelBuilder& kb, uint64_t seed, Value* index, Value* step) {
   auto& b = kb.b();
   Type* i32 = b.getInt32Ty();
   Value* block = b.CreateLShr(index, 2);
-  Value* c[4] = {b.CreateTrunc(block, i32), b.CreateTrunc(b.CreateLShr(block, 32), i32), b.getInt32(0), b.getInt32(0)};
+  Value* c[4] = {b.CreateTrunc(block, i32), b.CreateTrunc(b.CreateLShr(block, 32), i32), b.CreateTrunc(step, i32),
+                 b.CreateTrunc(b.CreateLShr(step, 32), i32)};
   uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
   for (int round = 0; round < 10; ++round) {
     Value* p0 = b.CreateMul(b.CreateZExt(c[0], kb.i64()), kb.c64(0xD2511F53u));
@@ -97,10 +99,13 @@ Error dropout(KernelBuilder& kb, const Node& op, const Binding& bind, const Epil
   uint64_t seed = static_cast<uint64_t>(op.attrs().getInt("seed"));
   Type* t = commonType(kb, op);
   auto& b = kb.b();
+  Value* step = op.numInputs() > 1
+                    ? b.CreateFPToSI(kb.load(op.input(1)->type().dtype, kb.buffer(bind.in[1]), kb.c64(0), kb.f64()), kb.i64())
+                    : kb.c64(0);
   forChunk(kb, out.numel(), [&](Value* i) {
     Value* v = kb.load(out.dtype, kb.buffer(bind.in[0]), i, t);
     if (training) {
-      Value* bits = b.CreateLShr(philoxBits(kb, seed, i), 8);
+      Value* bits = b.CreateLShr(philoxBits(kb, seed, i, step), 8);
       Value* u = b.CreateFMul(b.CreateUIToFP(bits, kb.f32()), kb.cf(1.0 / 16777216.0, kb.f32()));
       Value* keep = b.CreateFCmpOGE(u, kb.cf(static_cast<float>(ratio), kb.f32()));
       v = b.CreateSelect(keep, b.CreateFMul(v, kb.cf(1.0 / (1.0 - ratio), t)), kb.cf(0.0, t));

@@ -38,9 +38,9 @@ Error elementwise(KernelSource& ks, const Node& op, const Binding& bind, const E
 }
 
 // Philox4x32-10, word `index` of stream `seed` (ir/Philox.cpp).
-constexpr std::string_view kPhilox = R"(__device__ __forceinline__ u32 sinter_philox(u64 seed, u64 index) {
+constexpr std::string_view kPhilox = R"(__device__ __forceinline__ u32 sinter_philox(u64 seed, u64 index, u64 step) {
   u64 block = index >> 2;
-  u32 c0 = (u32)block, c1 = (u32)(block >> 32), c2 = 0, c3 = 0, k0 = (u32)seed, k1 = (u32)(seed >> 32);
+  u32 c0 = (u32)block, c1 = (u32)(block >> 32), c2 = (u32)step, c3 = (u32)(step >> 32), k0 = (u32)seed, k1 = (u32)(seed >> 32);
   #pragma unroll
   for (int r = 0; r < 10; ++r) {
     u32 hi0 = __umulhi(0xD2511F53u, c0), lo0 = 0xD2511F53u * c0;
@@ -62,8 +62,9 @@ Error dropout(KernelSource& ks, const Node& op, const Binding& bind, const Epilo
   std::string v = ks.load(bind.in[0], "i", t);
   if (training) {
     ks.helper(std::string(kPhilox));
-    v = fmt::format("((float)(sinter_philox({}ull, (u64)i) >> 8) * (1.0f / 16777216.0f) >= {} ? {} * {} : ({})0)",
-                    static_cast<uint64_t>(op.attrs().getInt("seed")), literal(ratio, "float"), v,
+    std::string step = op.numInputs() > 1 ? fmt::format("(u64)(i64){}", ks.load(bind.in[1], "0", "double")) : "0ull";
+    v = fmt::format("((float)(sinter_philox({}ull, (u64)i, {}) >> 8) * (1.0f / 16777216.0f) >= {} ? {} * {} : ({})0)",
+                    static_cast<uint64_t>(op.attrs().getInt("seed")), step, literal(ratio, "float"), v,
                     literal(1.0 / (1.0 - ratio), t), t);
   }
   ks.body += loopOver(out.numel());
