@@ -33,6 +33,8 @@ struct CudaKernel {
   std::array<unsigned, 3> grid{1, 1, 1}, block{1, 1, 1};
   unsigned sharedBytes = 0;
   std::string rule; ///< the launch / tile choice, for `sinter compile --target cuda`
+  /// Buffers the runtime fills with zero bytes before each launch (split-K accumulates into them).
+  std::vector<size_t> zeroBuffers;
 };
 
 struct CudaProgram {

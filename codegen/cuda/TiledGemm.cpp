@@ -4,6 +4,7 @@
 // Shared rows are padded by 8 floats: conflict-free tile stores and mma fragment reads, 16-byte aligned float4 reads.
 #include "codegen/cuda/TiledGemm.h"
 
+#include <algorithm>
 #include <regex>
 
 namespace sinter::cuda {
@@ -35,13 +36,25 @@ void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what)
   const int BM = big >= t.multiprocessors ? 128 : 64, BN = BM;
   const int TM = BM / 16, TN = BN / 16; // FFMA: 16 x 16 threads
   const int LA = BM * kBK / kThreads, LB = BN * kBK / kThreads;
-  const int64_t KT = (g.K + kBK - 1) / kBK;
+  const int64_t KTall = (g.K + kBK - 1) / kBK;
   const bool tf32 = t.precision == CudaPrecision::TF32;
+  // Split-K: when the output tiles cannot fill the GPU but K is long (a weight gradient sums
+  // over N*OH*OW), S blocks per tile each take a K range of at least 32 steps and add their
+  // partial sums into the zeroed output.
+  const int64_t tiles = ((g.N + BN - 1) / BN) * ((g.M + BM - 1) / BM) * g.Z;
+  int64_t S = 1;
+  if (!g.atomicStore.empty() && tiles < 2 * t.multiprocessors && KTall >= 64)
+    S = std::clamp<int64_t>((2 * t.multiprocessors + tiles - 1) / tiles, 1, KTall / 32);
+  const int64_t KT = (KTall + S - 1) / S; // K steps per split
+  S = (KTall + KT - 1) / KT;
   std::string& b = ks.body;
   b += fmt::format("  __shared__ __align__(16) float As[2][{}][{}];\n", kBK, BM + 8);
   b += fmt::format("  __shared__ __align__(16) float Bs[2][{}][{}];\n", kBK, BN + 8);
   b += "  const int tid = threadIdx.x;\n";
-  b += fmt::format("  const int mBlk = blockIdx.y * {}, nBlk = blockIdx.x * {}, z = blockIdx.z;\n  (void)z;\n", BM, BN);
+  b += fmt::format("  const int mBlk = blockIdx.y * {}, nBlk = blockIdx.x * {}, z = blockIdx.z % {};\n  (void)z;\n", BM, BN, g.Z);
+  // This block's K range [kBase, kEnd).
+  b += fmt::format("  const i64 kBase = (i64)(blockIdx.z / {}) * {}, kEnd = kBase + {} < {}ll ? kBase + {} : {}ll;\n", g.Z,
+                   KT * kBK, KT * kBK, g.K, KT * kBK, g.K);
   // Columns this thread loads B from, and their setup.
   std::vector<std::string> bk(LB), bn(LB);
   for (int i = 0; i < LB; ++i) {
@@ -63,14 +76,14 @@ void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what)
   // Loads of tile kt into registers.
   std::string loads;
   for (int i = 0; i < LA; ++i) {
-    loads += fmt::format("    {{ const int idx = tid + {}; const int m = mBlk + idx / {}, k = k0 + idx % {};\n", i * kThreads,
-                         kBK, kBK);
-    loads += fmt::format("      ra[{}] = (m < {}ll && k < {}ll) ? ({}) : 0.f; }}\n", i, g.M, g.K, g.aLoad);
+    loads += fmt::format("    {{ const int idx = tid + {}; const int m = mBlk + idx / {}; const int k = (int)(kBase + k0 + idx % {});\n",
+                         i * kThreads, kBK, kBK);
+    loads += fmt::format("      ra[{}] = (m < {}ll && k < kEnd) ? ({}) : 0.f; }}\n", i, g.M, g.aLoad);
   }
   for (int i = 0; i < LB; ++i) {
     int c = colSlot(i);
-    loads += fmt::format("    {{ const int k = k0 + {}; const int n = n{};\n", bk[i], c);
-    loads += fmt::format("      rb[{}] = (k < {}ll && n < {}ll) ? ({}) : 0.f; }}\n", i, g.K, g.N, slot(g.bLoad, c));
+    loads += fmt::format("    {{ const int k = (int)(kBase + k0 + {}); const int n = n{};\n", bk[i], c);
+    loads += fmt::format("      rb[{}] = (k < kEnd && n < {}ll) ? ({}) : 0.f; }}\n", i, g.N, slot(g.bLoad, c));
   }
   std::string stores;
   for (int i = 0; i < LA; ++i)
@@ -138,17 +151,22 @@ void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what)
     b += "      const int m = mBlk + wm + i * 16 + gid + (r / 2) * 8, n = nBlk + wn + j * 8 + tig * 2 + (r % 2);\n";
     b += "      const float acc_ = acc[i][j][r];\n";
   }
-  b += fmt::format("      if (m < {}ll && n < {}ll) {{\n        const float acc = acc_;\n{}      }}\n    }}\n", g.M, g.N, g.store);
+  b += fmt::format("      if (m < {}ll && n < {}ll) {{\n        const float acc = acc_;\n{}      }}\n    }}\n", g.M, g.N,
+                   S > 1 ? g.atomicStore : g.store);
   unsigned gx = static_cast<unsigned>((g.N + BN - 1) / BN), gy = static_cast<unsigned>((g.M + BM - 1) / BM);
   std::string rule = fmt::format("{}: tiled GEMM M={} N={} K={} x{}: tile {}x{}x{}, 256 threads, {}; grid {}x{}x{} ({} tile: "
-                                 "{} blocks of 128x128 vs {} SMs)",
+                                 "{} blocks of 128x128 vs {} SMs){}",
                                  what, g.M, g.N, g.K, g.Z, BM, BN, kBK,
                                  tf32 ? "mma.sync m16n8k8 TF32 per warp" : fmt::format("{}x{} FFMA per thread", TM, TN), gx,
-                                 gy, g.Z, BM == 128 ? "large" : "small", big, t.multiprocessors);
+                                 gy, g.Z * S, BM == 128 ? "large" : "small", big, t.multiprocessors,
+                                 S > 1 ? fmt::format("; split-K {} ways of {} (atomic adds into the zeroed output)", S, KT * kBK)
+                                       : "");
   // TF32's large tile fits 128 registers without spilling: ask for two blocks per SM. (The FFMA
   // tile's 8x8 accumulators spill under that cap on sm_80, so it gets one.)
   ks.minBlocksPerSM = BM == 128 && tf32 ? 2 : 0;
-  ks.finish({gx, gy, static_cast<unsigned>(g.Z)}, kThreads, 0, rule);
+  if (S > 1)
+    ks.kernel().zeroBuffers.push_back(g.atomicBuffer);
+  ks.finish({gx, gy, static_cast<unsigned>(g.Z * S)}, kThreads, 0, rule);
 }
 
 } // namespace sinter::cuda

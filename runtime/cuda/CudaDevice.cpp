@@ -189,9 +189,15 @@ struct CudaExecutable::Impl {
       d.memFree(p);
   }
 
-  CUdeviceptr pointerOf(const Value* v) {
+  // The value whose memory `v` is (alias ops such as reshape share their operand's).
+  static const Value* storageOf(const Value* v) {
     while (v->producer() && v->producer()->op().isAlias())
       v = v->producer()->input(0);
+    return v;
+  }
+  bool isExternal(const Value* v) const { return external.count(storageOf(v)) != 0; }
+  CUdeviceptr pointerOf(const Value* v) {
+    v = storageOf(v);
     if (auto it = external.find(v); it != external.end())
       return it->second;
     return arena + static_cast<CUdeviceptr>(v->offset());
@@ -208,6 +214,9 @@ struct CudaExecutable::Impl {
     std::vector<void*> params;
     for (CUdeviceptr& p : args[k])
       params.push_back(&p);
+    for (size_t b : kernel.zeroBuffers) // split-K outputs accumulate from zero
+      CU_CHECK(driver().memsetD8Async(args[k][b], 0, static_cast<size_t>(kernel.buffers[b]->type().bytes()), stream),
+               "cuMemsetD8 (split-K output)");
     CU_CHECK(driver().launchKernel(functions[k], kernel.grid[0], kernel.grid[1], kernel.grid[2], kernel.block[0],
                                    kernel.block[1], kernel.block[2], kernel.sharedBytes, stream, params.data(), nullptr),
              kernel.name.c_str());
@@ -355,9 +364,10 @@ Expected<std::vector<Tensor>> CudaExecutable::run(const std::vector<Tensor>& inp
     if (inputs[i].bytes())
       CU_CHECK(d.memcpyHtoDAsync(im.external.at(g.inputs()[i]), inputs[i].raw(), inputs[i].bytes(), im.stream), "cuMemcpyHtoD");
   }
-  // Poison the outputs (0xff bytes: NaN for floats) so an element no kernel writes shows.
+  // Poison the outputs (0xff bytes: NaN for floats) so an element no kernel writes shows; not
+  // those that are (views of) inputs, parameters or constants, which no kernel writes.
   for (const Value* v : g.outputs())
-    if (!v->isInput() && !v->isParam() && v->type().bytes())
+    if (!im.isExternal(v) && v->type().bytes())
       CU_CHECK(d.memsetD8Async(im.pointerOf(v), 0xff, static_cast<size_t>(v->type().bytes()), im.stream), "cuMemsetD8");
   CU_CHECK(d.memsetD8Async(im.status, 0, 4, im.stream), "cuMemsetD8");
   SINTER_CHECK(im.step());

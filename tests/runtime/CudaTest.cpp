@@ -325,6 +325,36 @@ TEST(CudaKernels, LrnMaxPoolFusedMatchesReference) {
   expectEmulationMatchesReference(*original, opt, in, target(CudaPrecision::F32), {1e-5, 1e-4});
 }
 
+// A weight gradient whose sum over images and positions (K = 4*18*18) is long and whose output
+// is small: the GEMM splits K across blocks (atomic adds into the zeroed output), and the bias
+// gradient's reduction takes one block per channel.
+TEST(CudaKernels, SplitKWeightGradientAndLongReductionMatchReference) {
+  for (CudaPrecision p : {CudaPrecision::F32, CudaPrecision::TF32}) {
+    GraphBuilder b("dw");
+    Value* x = b.input("x", f32({4, 6, 20, 20}));
+    Value* dy = b.input("dy", f32({4, 8, 18, 18}));
+    Value* dw = b.op(ops::Conv2dGradWeight, {x, dy}, {{"group", int64_t{2}}, {"kernel_hw", std::vector<int64_t>{3, 3}}}, "dw");
+    Value* db = b.op(ops::ReduceSum, {dy}, {{"axes", std::vector<int64_t>{0, 2, 3}}, {"keepdims", int64_t{0}}}, "db");
+    auto g = b.finish({dw, db});
+    ASSERT_TRUE(g) << g.error().message();
+    std::vector<Tensor> in{test::randomTensor(f32({4, 6, 20, 20}), 11), test::randomTensor(f32({4, 8, 18, 18}), 12)};
+    auto original = (*g)->clone();
+    auto planned_ = planned(std::move(*g));
+    auto prog = emitCudaProgram(*planned_, target(p));
+    ASSERT_TRUE(prog) << prog.error().message();
+    std::string rules;
+    for (const CudaKernel& k : prog->kernels)
+      rules += k.rule + "\n";
+    EXPECT_NE(rules.find("split-K 5 ways"), std::string::npos) << rules;
+    EXPECT_NE(rules.find("one block of 256 threads per output (8 outputs of 1296 elements)"), std::string::npos) << rules;
+    // Sums of 1296 products of O(1) values have magnitude ~12: TF32's ~5e-4 relative error on
+    // that scale is ~6e-3 absolute, whatever the result's own size.
+    SCOPED_TRACE(p == CudaPrecision::TF32 ? "tf32" : "f32");
+    test::Tolerance tol = p == CudaPrecision::TF32 ? test::Tolerance{2e-2, 3e-3} : test::Tolerance{1e-5, 1e-4};
+    expectEmulationMatchesReference(*original, planned_, in, target(p), tol);
+  }
+}
+
 TEST(CudaKernels, NarrowAlexNetMatchesReference) {
   for (CudaPrecision p : {CudaPrecision::F32, CudaPrecision::TF32}) {
     AlexNetOptions o;
@@ -412,6 +442,35 @@ TEST(CudaGpu, AlexNetMatchesReferenceInBothPrecisions) {
     ASSERT_TRUE(got) << got.error().message();
     test::Tolerance tol = tf32 ? test::Tolerance{1e-5, 3e-3} : test::Tolerance{1e-7, 1e-4};
     EXPECT_ALL_CLOSE((*got)[0], (*want)[0], tol) << (tf32 ? "tf32" : "f32");
+  }
+}
+
+// Two training steps of the narrow AlexNet on the device (parameters and velocities stay there,
+// updated inside the captured CUDA graph) against the reference, in f32.
+TEST(CudaGpu, TrainingStepsMatchReference) {
+  std::string why;
+  if (!cudaDeviceInfo(&why))
+    GTEST_SKIP() << "no GPU: " << why;
+  for (const char* optimizer : {"sgd", "adam"}) {
+    test::TrainStepCase c = test::makeTrainStepCase(2, optimizer);
+    ASSERT_TRUE(c.graph);
+    CudaRunOptions ro;
+    auto exe = CudaExecutable::create(c.graph, ro);
+    ASSERT_TRUE(exe) << exe.error().message();
+    test::Tolerance tol = std::string(optimizer) == "sgd" ? test::Tolerance{1e-6, 1e-4} : test::Tolerance{2e-4, 1e-4};
+    for (size_t step = 0; step < c.inputs.size(); ++step) {
+      auto got = (*exe)->run(c.inputs[step]);
+      ASSERT_TRUE(got) << got.error().message();
+      EXPECT_ALL_CLOSE((*got)[0], c.outputs[step][0], tol) << optimizer << " loss, step " << step;
+      EXPECT_ALL_CLOSE((*got)[1], c.outputs[step][1], tol) << optimizer << " logits, step " << step;
+      const auto& updates = c.graph->updates();
+      for (size_t i = 0; i < updates.size(); ++i) {
+        auto p = (*exe)->param(updates[i].first->name());
+        ASSERT_TRUE(p) << p.error().message();
+        EXPECT_ALL_CLOSE(*p, c.params[step][i], tol)
+            << optimizer << " " << c.graph->displayName(updates[i].first) << ", step " << step;
+      }
+    }
   }
 }
 

@@ -192,6 +192,8 @@ Expected<std::vector<Tensor>> EmulatedCuda::run(const std::vector<Tensor>& input
     for (const Value* v : kernel.buffers)
       args.push_back(im.pointerOf(v));
     args.push_back(&im.status);
+    for (size_t b : kernel.zeroBuffers) // as the device executor does before a split-K launch
+      std::memset(args[b], 0, static_cast<size_t>(kernel.buffers[b]->type().bytes()));
     if (const char* err = im.launch[k](args.data()))
       return makeError("kernel {}: {}", kernel.name, err);
     if (im.status > 0 && static_cast<size_t>(im.status) <= im.program.errors.size())

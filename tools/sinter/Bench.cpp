@@ -68,7 +68,8 @@ Error benchCuda(std::shared_ptr<const Graph> graph, const std::vector<Tensor>& i
   double median = (*ms)[ms->size() / 2], best = ms->front();
   int64_t batch = batchOf(*graph);
   double peak = gpu.peakFlops(tf32), floorMs = flops / peak * 1e3;
-  fmt::print("model: {} (batch {}, {:.2f} GFLOP per step)\n", o.model, batch, flops / 1e9);
+  fmt::print("model: {} (batch {}, {:.2f} GFLOP per {} step)\n", o.model, batch, flops / 1e9,
+             graph->updates().empty() ? "inference" : "training");
   fmt::print("target: cuda ({}, sm_{}, {} SMs at {:.0f} MHz; {})\n", gpu.name, gpu.sm, gpu.multiprocessors,
              gpu.clockKHz / 1e3, tf32 ? "tf32 tensor cores" : "f32 FFMA");
   fmt::print("compile: cold {:.3f} s (NVRTC, {} kernels); cached {:.3f} s ({} of {} from the cache, incl. module load "
@@ -100,7 +101,7 @@ Error benchCuda(std::shared_ptr<const Graph> graph, const std::vector<Tensor>& i
 Action addBench(CLI::App& app) {
   using Opts = BenchOpts;
   auto o = std::make_shared<Opts>();
-  CLI::App* cmd = app.add_subcommand("bench", "Time a model's inference on a target (compile, median and min step)");
+  CLI::App* cmd = app.add_subcommand("bench", "Time a model's inference (or, with --train, training) step on a target");
   cmd->add_option("MODEL", o->model, "a .onnx or .sir file, '-' for stdin, or a built-in");
   cmd->add_option("--target", o->target, "cuda, cpu or reference; auto: cuda when a GPU is present, else cpu")
       ->check(CLI::IsMember({"auto", "reference", "cpu", "cuda"}));
@@ -134,8 +135,13 @@ Action addBench(CLI::App& app) {
     std::vector<Tensor> inputs;
     for (const Value* v : graph->inputs()) {
       Tensor t(v->type());
+      // A training step's scalars get sane values (a random learning rate would blow the
+      // weights up over the timed steps); everything else is seeded uniform noise.
+      bool scalar = v->type().shape.empty();
       for (int64_t i = 0; i < t.numel(); ++i)
-        t.set(i, isFloat(v->type().dtype) ? philoxUniform(7, i) * 2.0 - 1.0 : 0.0);
+        t.set(i, v->name() == "lr" ? 0.01 : scalar && isFloat(v->type().dtype) ? 1.0
+                 : isFloat(v->type().dtype)                              ? philoxUniform(7, i) * 2.0 - 1.0
+                                                                         : 0.0);
       inputs.push_back(std::move(t));
     }
     if (target == "cuda")
@@ -176,7 +182,8 @@ Action addBench(CLI::App& app) {
     std::sort(ms.begin(), ms.end());
     double median = ms[ms.size() / 2], best = ms.front();
     int64_t batch = batchOf(*graph);
-    fmt::print("model: {} (batch {}, {:.2f} GFLOP per step)\n", o->model, batch, flops / 1e9);
+    fmt::print("model: {} (batch {}, {:.2f} GFLOP per {} step)\n", o->model, batch, flops / 1e9,
+               graph->updates().empty() ? "inference" : "training");
     fmt::print("target: {}\n", what);
     if (exe)
       fmt::print("compile: {:.3f} s{}\n", compile, exe->stats().cacheHit ? " (from the kernel cache)" : " (cold)");

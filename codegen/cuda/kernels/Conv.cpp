@@ -151,6 +151,11 @@ Error conv2dGradWeight(KernelSource& ks, const Node& op, const Binding& bind, co
     g.bKMajor = true;
     g.store = fmt::format("        const i64 o = ((i64)z * {} + m) * {} + n;\n        {}", Mg, c.Cg * KK,
                           ks.store(bind.out, "o", epi.apply(ks, "acc", "o", outShape, "float")));
+    if (epi.empty()) { // the sum over images and positions may be split across blocks
+      g.atomicStore = fmt::format("        atomicAdd(&{}[((i64)z * {} + m) * {} + n], acc);\n", KernelSource::buf(bind.out), Mg,
+                                  c.Cg * KK);
+      g.atomicBuffer = bind.out;
+    }
     emitTiledGemm(ks, g, "conv2d_grad_weight");
     return Error::success();
   }

@@ -156,6 +156,33 @@ template <Red R> Error reduce(KernelSource& ks, const Node& op, const Binding& b
     s *= kept[d];
   }
   int64_t outN = numElements(kept);
+  std::string init = R == Red::Max ? "sinter_neg_inf<" + t + ">()" : "0";
+  auto combine = [&](const std::string& a, const std::string& b) {
+    return R == Red::Max ? fmt::format("sinter_max<{}>({}, {})", t, a, b) : a + " + " + b;
+  };
+  if (count >= 256) {
+    // Long reductions (a bias gradient sums N*H*W elements per channel): one block of 256
+    // threads per output, strided loads (consecutive threads read consecutive elements of the
+    // innermost reduced axis), warp shuffles, then one warp over the 8 partial results.
+    std::string v = ks.load(bind.in[0], "base + " + red, t);
+    ks.body += fmt::format("  __shared__ {} part[8];\n", t);
+    ks.body += fmt::format("  for (i64 o = blockIdx.x; o < {}; o += gridDim.x) {{\n", outN);
+    ks.body += fmt::format("    const i64 base = {};\n    {} acc = {};\n", base, t, init);
+    ks.body += fmt::format("    for (i64 j = threadIdx.x; j < {}; j += 256) acc = {};\n", count, combine("acc", v));
+    ks.body += fmt::format("    for (int s = 16; s > 0; s /= 2) acc = {};\n",
+                           combine("__shfl_xor_sync(0xffffffffu, acc, s)", "acc"));
+    ks.body += "    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = acc;\n    __syncthreads();\n";
+    ks.body += fmt::format("    if (threadIdx.x < 32) {{\n      acc = threadIdx.x < 8 ? part[threadIdx.x] : {};\n", init);
+    ks.body += fmt::format("      for (int s = 4; s > 0; s /= 2) acc = {};\n",
+                           combine("__shfl_xor_sync(0xffffffffu, acc, s)", "acc"));
+    std::string res = R == Red::Mean ? fmt::format("(acc / ({}){})", t, count) : "acc";
+    ks.body += "      if (threadIdx.x == 0) { " +
+               ks.store(bind.out, "o", epi.apply(ks, res, "o", op.output()->type().shape, t)) + " }\n    }\n";
+    ks.body += "    __syncthreads();\n  }\n";
+    ks.finish({static_cast<unsigned>(std::min<int64_t>(outN, 1 << 20)), 1, 1}, 256, 0,
+              fmt::format("reduction: one block of 256 threads per output ({} outputs of {} elements)", outN, count));
+    return Error::success();
+  }
   ks.body += gridLoop("o", outN);
   ks.body += fmt::format("    const i64 base = {};\n    {} acc = {};\n", base, t,
                          R == Red::Max ? "sinter_neg_inf<" + t + ">()" : "0");
