@@ -5,6 +5,7 @@
 #include "ir/Philox.h"
 
 #include <array>
+#include <cmath>
 #include <thread>
 
 namespace sinter {
@@ -17,8 +18,8 @@ struct Layer {
   bool lrn, pool;
 };
 
-// Draws N(0, 0.01) weights (or a constant bias) with a per-tensor Philox stream.
-Tensor initTensor(const TensorType& type, uint64_t seed, uint64_t tensorIndex, bool normal, float fill) {
+// Draws N(0, std^2) weights (or a constant bias) with a per-tensor Philox stream.
+Tensor initTensor(const TensorType& type, uint64_t seed, uint64_t tensorIndex, bool normal, float fill, double stddev) {
   Tensor t(type);
   auto data = t.as<float>();
   if (!normal) {
@@ -30,7 +31,7 @@ Tensor initTensor(const TensorType& type, uint64_t seed, uint64_t tensorIndex, b
   // Split big tensors over two threads; the values depend only on (key, index).
   auto fillRange = [&](size_t lo, size_t hi) {
     for (size_t i = lo; i < hi; ++i)
-      data[i] = static_cast<float>(0.01 * philoxNormal(key, i));
+      data[i] = static_cast<float>(stddev * philoxNormal(key, i));
   };
   if (n < (1u << 20)) {
     fillRange(0, n);
@@ -81,8 +82,15 @@ Expected<std::unique_ptr<Graph>> buildAlexNet(const AlexNetOptions& o) {
   auto param = [&](const std::string& name, Shape shape, bool normal, float fill) {
     TensorType t{DType::F32, std::move(shape)};
     std::optional<Tensor> data;
-    if (o.weights && t.numel() >= 0)
-      data = initTensor(t, o.seed, tensorIndex, normal, fill);
+    if (o.weights && t.numel() >= 0) {
+      // Paper: N(0, 0.01). He: N(0, 2 / fan_in) for weights, zero biases.
+      int64_t fanIn = 1;
+      for (size_t d = 1; d < t.shape.size(); ++d)
+        fanIn *= t.shape[d];
+      bool he = o.init == AlexNetInit::He;
+      data = initTensor(t, o.seed, tensorIndex, normal, he ? 0.0f : fill,
+                        he ? std::sqrt(2.0 / static_cast<double>(std::max<int64_t>(fanIn, 1))) : 0.01);
+    }
     ++tensorIndex;
     return b.param(name, t, std::move(data));
   };

@@ -16,6 +16,11 @@ enum class AlexNetVariant {
   Narrow,      ///< the paper structure at 1/16 width (6/16/24/24/16, FC 256), 67x67: for tests
 };
 
+/// Initial weights: the paper's N(0, 0.01) with some biases 1, or He et al.'s N(0, 2/fan_in)
+/// with zero biases, which trains the deep narrow variant from the first step (with the paper's
+/// scheme the signal shrinks ~10x per layer and SGD sits at chance for a long time).
+enum class AlexNetInit : uint8_t { Paper, He };
+
 struct AlexNetOptions {
   AlexNetVariant variant = AlexNetVariant::Paper;
   int64_t batch = 1;
@@ -23,6 +28,7 @@ struct AlexNetOptions {
   int64_t channels = 3;  ///< input channels
   int64_t inputSize = 0; ///< square input side; 0: 227 (paper), 224 (torchvision), 67 (narrow)
   uint64_t seed = 0;     ///< weight initialisation seed
+  AlexNetInit init = AlexNetInit::Paper;
   bool weights = true;   ///< false: params carry types only (for dump; much faster)
 };
 

@@ -18,6 +18,7 @@ fi
 packages=(
   g++ cmake ninja-build pkg-config
   libfmt-dev libcli11-dev googletest libgtest-dev
+  zlib1g-dev libjpeg-dev libpng-dev dataset-fashion-mnist
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   llvm-19-dev
   python3-numpy python3-torch python3-torchvision python3-onnx

@@ -24,6 +24,12 @@ for lib in $(ldd "$stage"/bin/* | awk '/=> \// {print $3}' | sort -u); do
   esac
 done
 strip --strip-unneeded "$stage"/lib/* 2>/dev/null || true
+# Fashion-MNIST (30 MB of idx.gz) for tools/gpu-train.sh.
+fm=/usr/share/datasets/fashion-mnist
+if [[ -d $fm ]]; then
+  mkdir -p "$stage/data/fashion-mnist"
+  cp "$fm"/*.gz "$stage/data/fashion-mnist/"
+fi
 anchor=../shared/anchors/gpu_anchor.py
 [[ -f $anchor ]] && cp "$anchor" "$stage/gpu_anchor.py"
 git rev-parse HEAD >"$stage/COMMIT" 2>/dev/null || echo unknown >"$stage/COMMIT"

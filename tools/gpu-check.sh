@@ -26,14 +26,7 @@ if [[ ! -x $B/bin/sinter ]]; then
   echo "error: $B/bin/sinter is missing: run tools/gpu-bundle.sh first (and carry build-gpu/bundle)" >&2
   exit 1
 fi
-# libnvrtc comes from the machine's CUDA; the bundle's lib/ has the rest.
-nvrtc_dirs=""
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
-  $(python3 -c 'import nvidia.cuda_nvrtc, os; print(os.path.join(nvidia.cuda_nvrtc.__path__[0], "lib"))' 2>/dev/null); do
-  [[ -d $d ]] && nvrtc_dirs="$nvrtc_dirs:$d"
-done
-export LD_LIBRARY_PATH="$PWD/$B/lib$nvrtc_dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export SINTER_CACHE_DIR="$PWD/build-gpu/kernel-cache"
+source tools/gpu-env.sh
 rm -rf "$SINTER_CACHE_DIR"
 S="$B/bin/sinter"
 status=0

@@ -142,6 +142,17 @@ Expected<std::string> exportOnnx(const Graph& g, const OnnxExportOptions& option
     outNames.insert(name);
     setValueInfo(*graph.add_output(), name, v->type());
   }
+  for (const auto& [key, value] : options.metadata) {
+    auto* m = model.add_metadata_props();
+    m->set_key(key);
+    m->set_value(value);
+  }
+  if (!options.trainingState.empty()) {
+    auto* algo = model.add_training_info()->mutable_algorithm();
+    algo->set_name("sinter_training_state");
+    for (const auto& [name, t] : options.trainingState)
+      tensorToOnnx(t, name, *algo->add_initializer());
+  }
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
@@ -174,6 +185,31 @@ Error exportOnnxFile(const Graph& g, const std::string& path, const OnnxExportOp
     return makeError("{}: cannot rename into place: {}", path, ec.message());
   }
   return Error::success();
+}
+
+} // namespace sinter
+
+namespace sinter {
+
+Expected<OnnxTrainingState> readOnnxTrainingState(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f)
+    return makeError("{}: cannot open: {}", path, std::strerror(errno));
+  onnx::ModelProto model;
+  if (!model.ParseFromIstream(&f))
+    return makeError("{}: not an ONNX model (the protobuf does not parse)", path);
+  OnnxTrainingState s;
+  for (const auto& m : model.metadata_props())
+    s.metadata[m.key()] = m.value();
+  for (const auto& ti : model.training_info())
+    if (ti.algorithm().name() == "sinter_training_state")
+      for (const auto& init : ti.algorithm().initializer()) {
+        auto t = tensorFromOnnx(init, std::filesystem::path(path).parent_path().string());
+        if (!t)
+          return t.error().context(path);
+        s.tensors[init.name()] = std::move(*t);
+      }
+  return s;
 }
 
 } // namespace sinter

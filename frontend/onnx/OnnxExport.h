@@ -4,13 +4,31 @@
 #include "ir/Error.h"
 #include "ir/Graph.h"
 
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace sinter {
 
 struct OnnxExportOptions {
   int64_t opset = 13; ///< 11..17
+  /// ModelProto.metadata_props (key, value), e.g. a checkpoint's epoch and learning rate.
+  std::vector<std::pair<std::string, std::string>> metadata;
+  /// Tensors beside the model that inference ignores: a checkpoint's optimizer state. Stored as
+  /// the initializers of ModelProto.training_info[0].algorithm (a graph named
+  /// "sinter_training_state" with no nodes), which ONNX tools carry along and runtimes skip.
+  std::vector<std::pair<std::string, Tensor>> trainingState;
 };
+
+/// What readOnnxTrainingState finds in a checkpoint.
+struct OnnxTrainingState {
+  std::map<std::string, std::string> metadata;
+  std::map<std::string, Tensor> tensors;
+};
+
+/// Reads the metadata and training-state tensors of a model written with the options above.
+Expected<OnnxTrainingState> readOnnxTrainingState(const std::string& path);
 
 constexpr int64_t kMinExportOpset = 11;
 constexpr int64_t kMaxExportOpset = 17;

@@ -58,6 +58,7 @@ Action addExport(CLI::App& app);
 Action addCompile(CLI::App& app);
 Action addBench(CLI::App& app);
 Action addCache(CLI::App& app);
+Action addTrain(CLI::App& app);
 
 /// Prints a transient progress line on stderr when it is a terminal.
 void progress(const std::string& line);

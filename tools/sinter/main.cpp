@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   cli::Action exportCmd = cli::addExport(app);
   cli::Action conformance = cli::addConformance(app);
   cli::Action cache = cli::addCache(app);
+  cli::Action train = cli::addTrain(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -47,6 +48,8 @@ int main(int argc, char** argv) {
       err = conformance();
     else if (app.got_subcommand("cache"))
       err = cache();
+    else if (app.got_subcommand("train"))
+      err = train();
     if (err) {
       fmt::print(stderr, "error: {}\n", err.message());
       if (err.isUsage()) {
