@@ -5,10 +5,14 @@
 #include "tests/support/Numerics.h"
 
 #include <gtest/gtest.h>
+#include <jpeglib.h>
+#include <png.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <cstdio>
 #include <sys/wait.h>
 
 namespace sinter {
@@ -305,6 +309,168 @@ TEST_F(Cli, WeightsTravelThroughAFolder) {
   fs::remove(path("w/fc6.b.npy"));
   Result partial = sinter("run n.sir --weights w --random-input");
   EXPECT_EQ(partial.err, "error: w/fc6.b.npy: missing weights for parameter %fc6.b (f32[256])\n");
+}
+
+
+// ---- sinter train ---------------------------------------------------------------------------
+
+// Writes a w x h RGB image of seeded noise as PNG (libpng) or JPEG (libjpeg).
+void writeImage(const std::string& path, int w, int h, unsigned seed, bool jpeg) {
+  std::vector<unsigned char> rgb(static_cast<size_t>(w * h * 3));
+  for (size_t i = 0; i < rgb.size(); ++i)
+    rgb[i] = static_cast<unsigned char>((i * 2654435761u + seed * 40503u) >> 13);
+  if (!jpeg) {
+    png_image img{};
+    img.version = PNG_IMAGE_VERSION;
+    img.width = static_cast<png_uint_32>(w);
+    img.height = static_cast<png_uint_32>(h);
+    img.format = PNG_FORMAT_RGB;
+    ASSERT_TRUE(png_image_write_to_file(&img, path.c_str(), 0, rgb.data(), 0, nullptr)) << path;
+    return;
+  }
+  jpeg_compress_struct c;
+  jpeg_error_mgr err;
+  c.err = jpeg_std_error(&err);
+  jpeg_create_compress(&c);
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_TRUE(f) << path;
+  jpeg_stdio_dest(&c, f);
+  c.image_width = static_cast<JDIMENSION>(w);
+  c.image_height = static_cast<JDIMENSION>(h);
+  c.input_components = 3;
+  c.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&c);
+  jpeg_start_compress(&c, TRUE);
+  while (c.next_scanline < c.image_height) {
+    JSAMPROW row = rgb.data() + static_cast<size_t>(c.next_scanline) * static_cast<size_t>(w) * 3;
+    jpeg_write_scanlines(&c, &row, 1);
+  }
+  jpeg_finish_compress(&c);
+  jpeg_destroy_compress(&c);
+  std::fclose(f);
+}
+
+// idx files as Fashion-MNIST ships them (big-endian header), gzip-compressed like Debian's.
+void writeIdx(const std::string& path, uint32_t magic, std::vector<uint32_t> dims, const std::vector<uint8_t>& body) {
+  std::string bytes;
+  auto be = [&](uint32_t v) {
+    for (int s = 24; s >= 0; s -= 8)
+      bytes.push_back(static_cast<char>((v >> s) & 0xff));
+  };
+  be(magic);
+  for (uint32_t d : dims)
+    be(d);
+  bytes.append(body.begin(), body.end());
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_TRUE(f);
+  gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(f);
+}
+
+TEST_F(Cli, TrainReportsBadDataWithTheFileName) {
+  auto expectError = [&](const std::string& args, const std::string& line) {
+    Result r = sinter(args);
+    EXPECT_EQ(r.code, 1) << args << "\n" << r.out;
+    EXPECT_EQ(r.err, "error: " + line + "\n") << args;
+  };
+  fs::create_directories(path("fm"));
+  std::vector<uint8_t> pixels(8 * 28 * 28, 7), labels(8, 3);
+  writeIdx(path("fm/train-images-idx3-ubyte.gz"), 0x803, {8, 28, 28}, pixels);
+  writeIdx(path("fm/train-labels-idx1-ubyte.gz"), 0x801, {8}, labels);
+  writeIdx(path("fm/t10k-images-idx3-ubyte.gz"), 0x801, {8, 28, 28}, pixels); // wrong magic
+  writeIdx(path("fm/t10k-labels-idx1-ubyte.gz"), 0x801, {8}, labels);
+  std::string fm = path("fm");
+  expectError("train alexnet-narrow --data fashion-mnist:fm --target reference",
+              "fm/t10k-images-idx3-ubyte.gz: not an idx3 image file (magic 0x00000801, want 0x00000803)");
+  writeIdx(path("fm/t10k-images-idx3-ubyte.gz"), 0x803, {8, 28, 28}, pixels);
+  labels[5] = 12;
+  writeIdx(path("fm/t10k-labels-idx1-ubyte.gz"), 0x801, {8}, labels);
+  expectError("train alexnet-narrow --data fashion-mnist:fm --target reference",
+              "fm/t10k-labels-idx1-ubyte.gz: label 12 of example 5 is out of range (10 classes)");
+  writeIdx(path("fm/t10k-labels-idx1-ubyte.gz"), 0x801, {9}, labels);
+  expectError("train alexnet-narrow --data fashion-mnist:fm --target reference",
+              "fm/t10k-labels-idx1-ubyte.gz: 8 labels for 8 images");
+  write("fm/t10k-labels-idx1-ubyte.gz", "\x1f\x8b\x08 truncated gzip");
+  Result gz = sinter("train alexnet-narrow --data fashion-mnist:fm --target reference");
+  EXPECT_EQ(gz.code, 1);
+  EXPECT_EQ(gz.err.rfind("error: fm/t10k-labels-idx1-ubyte.gz: ", 0), 0u) << gz.err;
+  // Divergence stops training with a message; the checkpoint on disk (if any) is a good one.
+  writeIdx(path("fm/t10k-labels-idx1-ubyte.gz"), 0x801, {8}, std::vector<uint8_t>(8, 3));
+  Result nan = sinter("train alexnet-narrow --data fashion-mnist:fm --batch 4 --epochs 50 --lr 1e30 --target reference "
+                      "--checkpoint ck.onnx --checkpoint-every 1");
+  EXPECT_EQ(nan.code, 1) << nan.out;
+  EXPECT_NE(nan.err.find("training stopped"), std::string::npos) << nan.err;
+  EXPECT_NE(nan.err.find("ck.onnx"), std::string::npos) << nan.err;
+  if (fs::exists(path("ck.onnx"))) {
+    Result run = sinter("run ck.onnx --random-input --target reference");
+    EXPECT_EQ(run.code, 0) << run.err; // a complete model (its huge weights may well overflow to NaN)
+  }
+  expectError("train alexnet-narrow --data fashion-mnist:nowhere --target reference",
+              "nowhere: no such folder (Fashion-MNIST comes with Debian's dataset-fashion-mnist: apt-get install "
+              "dataset-fashion-mnist)");
+  expectError("train alexnet-narrow --data mnist --target reference",
+              "--data 'mnist': expected fashion-mnist, fashion-mnist:DIR or folder:DIR");
+
+  // Image folders: a corrupt JPEG and a truncated PNG stop training with the file's name.
+  fs::create_directories(path("img/cat"));
+  fs::create_directories(path("img/dog"));
+  for (int i = 0; i < 10; ++i) {
+    writeImage(path("img/cat/" + std::to_string(i) + ".png"), 40, 30, i, false);
+    writeImage(path("img/dog/" + std::to_string(i) + ".jpg"), 30, 40, i, true);
+  }
+  write("img/cat/0.png", "\x89PNG\r\n\x1a\n then nothing useful");
+  Result png = sinter("train alexnet-narrow --data folder:img --shuffle off --batch 2 --target reference");
+  EXPECT_EQ(png.code, 1);
+  EXPECT_EQ(png.err.rfind("error: img/cat/0.png: corrupt PNG: ", 0), 0u) << png.err;
+  writeImage(path("img/cat/0.png"), 40, 30, 0, false);
+  write("img/dog/0.jpg", "\xff\xd8\xff\xe0 not a real jpeg");
+  write("img/cat/00.png", "plain text");
+  Result bad = sinter("train alexnet-narrow --data folder:img --shuffle off --batch 2 --target reference");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_EQ(bad.err, "error: img/cat/00.png: neither a JPEG nor a PNG file\n") << bad.err;
+  fs::remove(path("img/cat/00.png"));
+  Result jpg = sinter("train alexnet-narrow --data folder:img --shuffle off --batch 10 --target reference");
+  EXPECT_EQ(jpg.code, 1);
+  EXPECT_EQ(jpg.err.rfind("error: img/dog/0.jpg: corrupt JPEG: ", 0), 0u) << jpg.err;
+  fs::create_directories(path("empty/a"));
+  expectError("train alexnet-narrow --data folder:empty --target reference",
+              "empty: no .jpg, .jpeg or .png images in its class folders");
+  expectError("train alexnet-narrow --data fashion-mnist --plot curves.png --target reference",
+              "--plot curves.png: Sinter writes SVG plots (name the file .svg)");
+  expectError("train alexnet-narrow --data fashion-mnist --resume nope.onnx --target reference",
+              "nope.onnx: cannot open: No such file or directory");
+}
+
+// An image folder (PNG and JPEG, different sizes) trains end to end and writes its outputs.
+TEST_F(Cli, TrainOnAnImageFolderWritesCheckpointLogAndPlot) {
+  for (const char* split : {"train", "val"})
+    for (const char* cls : {"a", "b"}) {
+      fs::create_directories(path(std::string("data/") + split + "/" + cls));
+      for (int i = 0; i < (std::string(split) == "train" ? 8 : 3); ++i)
+        writeImage(path(std::string("data/") + split + "/" + cls + "/" + std::to_string(i) + (i % 2 ? ".jpg" : ".png")),
+                   50 + i, 40 + 3 * i, static_cast<unsigned>(i + (cls[0] == 'b' ? 100 : 0)), i % 2);
+    }
+  Result r = sinter("train alexnet-narrow --data folder:data --epochs 2 --batch 4 --target reference "
+                    "--checkpoint ck.onnx --log m.csv --plot p.svg");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("data: data train (16 images, 2 classes); data val (6 images, 2 classes)"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("epoch 2: test loss "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("checkpoint: ck.onnx (epoch 2, step 8)"), std::string::npos) << r.out;
+  std::string csv = slurp(path("m.csv"));
+  EXPECT_EQ(csv.rfind("split,epoch,step,loss,accuracy,lr,images_per_s,seconds\ntrain,1,1,", 0), 0u) << csv;
+  EXPECT_NE(csv.find("\ntest,2,8,"), std::string::npos) << csv;
+  std::string svg = slurp(path("p.svg"));
+  EXPECT_EQ(svg.rfind("<svg ", 0), 0u);
+  EXPECT_NE(svg.find("accuracy (%)"), std::string::npos);
+  EXPECT_TRUE(fs::exists(path("ck.onnx")));
+  EXPECT_FALSE(fs::exists(path("ck.onnx.tmp")));
+  // The checkpoint runs (its input is the training batch: 4 x 3 x 67 x 67).
+  Result run = sinter("run ck.onnx --random-input --target reference");
+  EXPECT_EQ(run.code, 0) << run.err;
+  Result ev = sinter("train alexnet-narrow --data folder:data --batch 4 --target reference --resume ck.onnx --eval-only");
+  EXPECT_EQ(ev.code, 0) << ev.err;
+  EXPECT_NE(ev.out.find("epoch 2: test loss "), std::string::npos) << ev.out;
 }
 
 } // namespace

@@ -121,7 +121,9 @@ Error writePlot(const std::string& path, const std::vector<Metric>& rows, const 
       sum += field(*train[i]);
       if (i >= window)
         sum -= field(*train[i - window]);
-      pts.emplace_back(static_cast<double>(train[i]->step), sum / static_cast<double>(std::min(i + 1, window)));
+      // At most ~1000 points per curve: the file stays small for long runs.
+      if (i % std::max<size_t>(1, train.size() / 1000) == 0 || i + 1 == train.size())
+        pts.emplace_back(static_cast<double>(train[i]->step), sum / static_cast<double>(std::min(i + 1, window)));
     }
     return pts;
   };
@@ -511,6 +513,14 @@ Error train(const TrainOpts& o) {
       auto t = (*exe)->param(p->name());
       if (!t)
         return t.error();
+      // Never replace a good checkpoint with diverged weights (the loss of the step that made
+      // them was still finite).
+      if (isFloat(t->dtype()))
+        for (int64_t i = 0; i < t->numel(); ++i)
+          if (!std::isfinite(t->get(i)))
+            return makeError("parameter '{}' is not finite after step {} (lr {:g}): training stopped; {} keeps the "
+                             "last good checkpoint",
+                             p->name(), s.step, s.lr, o.checkpoint);
       g->weights().set(p->name(), std::move(*t));
     }
     OnnxExportOptions xo;
@@ -573,6 +583,7 @@ Error train(const TrainOpts& o) {
     log.add(m);
     fmt::print("epoch {}: test loss {:.4f}, accuracy {:.2f}% ({} images, {:.1f} s)\n", epoch + 1, m.loss, m.accuracy * 100,
                seen, since(t0));
+    std::fflush(stdout); // progress for `| tee` and log files
     return Error::success();
   };
 
@@ -652,6 +663,7 @@ Error train(const TrainOpts& o) {
     bar.done();
     fmt::print("epoch {}: train loss {:.4f} (running), accuracy {:.1f}%, {:.0f} images/s, {:.1f} s\n", epoch + 1, runLoss,
                runAcc * 100, static_cast<double>(images) / since(t0), since(t0));
+    std::fflush(stdout); // progress for `| tee` and log files
     bool complete = st.batchInEpoch >= loader.batches();
     if (complete) {
       if (Error e = evaluate(epoch))
@@ -682,6 +694,7 @@ Error train(const TrainOpts& o) {
       return e;
     if (!o.checkpoint.empty())
       fmt::print("checkpoint: {} (epoch {}, step {})\n", o.checkpoint, st.epoch + (complete ? 0 : 1), st.step);
+    std::fflush(stdout); // progress for `| tee` and log files
     if (!o.plot.empty())
       if (Error e = writePlot(o.plot, log.rows, fmt::format("sinter train {} on {} ({}, batch {})", o.model, o.data, target,
                                                             o.batch)))
@@ -696,6 +709,7 @@ Error train(const TrainOpts& o) {
 Action addTrain(CLI::App& app) {
   auto o = std::make_shared<TrainOpts>();
   CLI::App* cmd = app.add_subcommand("train", "Train a classifier through the compiled training-step graph");
+  cmd->option_defaults()->always_capture_default(); // --help shows every default
   cmd->add_option("MODEL", o->model, "a built-in (alexnet, alexnet-torchvision, alexnet-narrow; sized for the data) or "
                                      "an ONNX classifier whose output is the logits or their softmax")
       ->required();
