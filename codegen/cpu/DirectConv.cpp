@@ -30,7 +30,7 @@ bool directConvApplies(KernelBuilder& kb, const Node& conv, const Binding& bind)
 }
 
 Error emitDirectConv(KernelBuilder& kb, const Node& conv, const ConvShape& cs, const Binding& bind,
-                     const Epilogue& epi, Module& m, CpuProgram& program, const CpuTarget& target) {
+                     const Epilogue& epi, Module& m, CpuProgram& program, const CpuTarget& target, bool gradInput) {
   const int64_t VF = target.vectorFloats, MB = kMV * VF;
   const int64_t Mg = cs.M / cs.G, mBlocks = (Mg + MB - 1) / MB;
   const int64_t K = cs.Cg * cs.KH * cs.KW;
@@ -57,6 +57,13 @@ Error emitDirectConv(KernelBuilder& kb, const Node& conv, const ConvShape& cs, c
               Value* ch = b.CreateAdd(b.CreateMul(g, pb.c64(Mg)), b.CreateSelect(valid, mg, pb.c64(0)));
               Value* src = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(ch, pb.c64(cs.Cg)), c),
                                                                            pb.c64(cs.KH)), kh), pb.c64(cs.KW)), kw);
+              if (gradInput) { // w'[g*Mg + mg][c][kh][kw] = w[g*Cg + c][mg][KH-1-kh][KW-1-kw]
+                Value* mgSafe = b.CreateSelect(valid, mg, pb.c64(0));
+                Value* oc = b.CreateAdd(b.CreateMul(g, pb.c64(cs.Cg)), c);
+                Value* fh = b.CreateSub(pb.c64(cs.KH - 1), kh), *fw = b.CreateSub(pb.c64(cs.KW - 1), kw);
+                src = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(oc, pb.c64(Mg)), mgSafe),
+                                                                      pb.c64(cs.KH)), fh), pb.c64(cs.KW)), fw);
+              }
               Value* v = b.CreateSelect(valid, pb.load(DType::F32, w, src, pb.f32()), pb.cf(0, pb.f32()));
               b.CreateStore(v, b.CreateInBoundsGEP(pb.f32(), wp, b.CreateAdd(dst, l)));
             }, "l");

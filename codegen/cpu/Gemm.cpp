@@ -122,8 +122,12 @@ struct ItemGemm {
   Value* nCols;      // columns of this item (<= NC)
   int64_t NC;        // column chunk (multiple of NR)
   Value* bpack;      // scratch for packed B panels: (NC / NR) * KC * NR floats
-  // Packs B[k0 : k0 + kc][this item's columns] into bpack as panels of NR.
-  std::function<void(Value* k0, Value* kc)> packB;
+  // K may come in `segments` (images, for a weight gradient): each segment has K steps, its
+  // A rows start at aBase(segment) (A when aBase is empty), and all segments sum into C.
+  int64_t segments = 1;
+  std::function<Value*(Value* segment)> aBase;
+  // Packs B[k0 : k0 + kc][this item's columns] of a segment into bpack as panels of NR.
+  std::function<void(Value* segment, Value* k0, Value* kc)> packB;
   // Applied to every element of the finished tile: value, row (in item), column (in item).
   std::function<Value*(Value* v, Value* row, Value* col)> finish;
 };
@@ -133,22 +137,25 @@ void emitItemGemm(KernelBuilder& kb, const ItemGemm& g) {
   int64_t NR = nr(kb);
   Function* micro = microKernel(kb.module(), kb.target().vectorFloats);
   int64_t kBlocks = (g.K + kKC - 1) / kKC;
-  kb.loop(0, kBlocks, [&](Value* kbi) {
+  kb.loop(0, g.segments * kBlocks, [&](Value* sk) {
+    Value* seg = b.CreateUDiv(sk, kb.c64(kBlocks));
+    Value* kbi = b.CreateURem(sk, kb.c64(kBlocks));
+    Value* A = g.aBase ? g.aBase(seg) : g.A;
     Value* k0 = b.CreateMul(kbi, kb.c64(kKC));
     Value* kc = smin(b, kb.c64(kKC), b.CreateSub(kb.c64(g.K), k0));
-    g.packB(k0, kc);
+    g.packB(seg, k0, kc);
     Value* mTiles = b.CreateUDiv(b.CreateAdd(g.mRows, kb.c64(kMR - 1)), kb.c64(kMR));
     Value* panels = b.CreateUDiv(b.CreateAdd(g.nCols, kb.c64(NR - 1)), kb.c64(NR));
     kb.loop(kb.c64(0), mTiles, [&](Value* mt) {
       Value* m = b.CreateMul(mt, kb.c64(kMR));
       Value* mValid = smin(b, kb.c64(kMR), b.CreateSub(g.mRows, m));
-      Value* a = b.CreateInBoundsGEP(kb.f32(), g.A, b.CreateAdd(b.CreateMul(m, kb.c64(g.lda)), k0));
+      Value* a = b.CreateInBoundsGEP(kb.f32(), A, b.CreateAdd(b.CreateMul(m, kb.c64(g.lda)), k0));
       kb.loop(kb.c64(0), panels, [&](Value* j) {
         Value* col = b.CreateMul(j, kb.c64(NR));
         Value* nValid = smin(b, kb.c64(NR), b.CreateSub(g.nCols, col));
         Value* bp = b.CreateInBoundsGEP(kb.f32(), g.bpack, b.CreateMul(j, kb.c64(kKC * NR)));
         Value* c = b.CreateInBoundsGEP(kb.f32(), g.C, b.CreateAdd(b.CreateMul(m, kb.c64(g.ldc)), col));
-        b.CreateCall(micro, {a, kb.c64(g.lda), bp, kc, c, kb.c64(g.ldc), b.CreateICmpSGT(k0, kb.c64(0)), mValid, nValid});
+        b.CreateCall(micro, {a, kb.c64(g.lda), bp, kc, c, kb.c64(g.ldc), b.CreateICmpSGT(sk, kb.c64(0)), mValid, nValid});
       }, "panel");
     }, "mtile");
   }, "kblock");
@@ -215,7 +222,7 @@ Error emitConvGemm(KernelBuilder& kb, const Node& conv, const ConvShape& cs, con
     gm.nCols = nCols;
     gm.NC = NC;
     gm.bpack = bpack;
-    gm.packB = [&](Value* k0, Value* kc) {
+    gm.packB = [&](Value*, Value* k0, Value* kc) {
       kb.loop(kb.c64(0), kc, [&](Value* kk) {
         Value* k = b.CreateAdd(k0, kk);
         Value* c = b.CreateUDiv(k, kb.c64(cs.KH * cs.KW));
@@ -289,7 +296,7 @@ Error emitGemmPacked(KernelBuilder& kb, const Node& gemm, const Binding& bind, c
     gm.nCols = smin(b, kb.c64(NC), b.CreateSub(kb.c64(N), col0));
     gm.NC = NC;
     gm.bpack = bpack;
-    gm.packB = [&](Value* k0, Value* kc) {
+    gm.packB = [&](Value*, Value* k0, Value* kc) {
       // B[k][n] = w[n][k] (trans_b) or w[k][n]; columns past N pack as zeros.
       kb.loop(0, NC / NR, [&](Value* j) {
         kb.loop(0, NR, [&](Value* l) {
@@ -406,6 +413,109 @@ Error emitGemmDot(KernelBuilder& kb, const Node& gemm, const Binding& bind, cons
         }
     }, "mt");
   }, "nt");
+  return Error::success();
+}
+
+} // namespace sinter::cpu
+
+namespace sinter::cpu {
+
+// dw[g*Mg + m][(c, kh, kw)] = sum over images n and positions (oh, ow) of
+//   dy[n][g*Mg + m][oh][ow] * x[n][g*Cg + c][oh*SH - PT + kh*DH][ow*SW - PL + kw*DW]:
+// A = dy's rows of one image (K = OH*OW contiguous), B = the image's im2col panel packed per K
+// block, one K segment per image, all summed into the item's tile of dw.
+Error emitConvGradWeightGemm(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
+  auto& b = kb.b();
+  const int64_t NR = nr(kb);
+  const Shape& xs = op.input(0)->type().shape;
+  const Shape& dys = op.input(1)->type().shape;
+  const Shape& ws = op.output()->type().shape;
+  const auto& s = op.attrs().getInts("stride");
+  const auto& p = op.attrs().getInts("pad");
+  const auto& d = op.attrs().getInts("dilation");
+  const int64_t G = op.attrs().getInt("group"), N = xs[0], C = xs[1], H = xs[2], W = xs[3];
+  const int64_t M = ws[0], Cg = ws[1], KH = ws[2], KW = ws[3], OH = dys[2], OW = dys[3], Mg = M / G;
+  const int64_t cols = Cg * KH * KW, OHW = OH * OW;
+  const int64_t NC = std::min<int64_t>(roundUp(cols, NR), 6 * NR);
+  const int64_t MC = std::min<int64_t>(Mg, 16 * kMR);
+  const int64_t nChunks = (cols + NC - 1) / NC, mChunks = (Mg + MC - 1) / MC;
+  const int64_t bpackFloats = (NC / NR) * kKC * NR;
+  kb.kernel().items = G * mChunks * nChunks;
+  kb.kernel().scratchBytes = bpackFloats * 4 + 3 * NC * 8 + 64;
+  Value* x = kb.buffer(bind.in[0]);
+  Value* dy = kb.buffer(bind.in[1]);
+  Value* dw = kb.buffer(bind.out);
+  Value* bpack = kb.scratch();
+  Value* colBase = b.CreateInBoundsGEP(b.getInt8Ty(), kb.scratch(), kb.c64(bpackFloats * 4));
+  Value* colDH = b.CreateInBoundsGEP(kb.i64(), colBase, kb.c64(NC));
+  Value* colDW = b.CreateInBoundsGEP(kb.i64(), colDH, kb.c64(NC));
+  kb.loop(kb.begin(), kb.end(), [&](Value* item) {
+    Value* nc = b.CreateURem(item, kb.c64(nChunks));
+    Value* rest = b.CreateUDiv(item, kb.c64(nChunks));
+    Value* mc = b.CreateURem(rest, kb.c64(mChunks));
+    Value* g = b.CreateUDiv(rest, kb.c64(mChunks));
+    Value* col0 = b.CreateMul(nc, kb.c64(NC));
+    Value* nCols = smin(b, kb.c64(NC), b.CreateSub(kb.c64(cols), col0));
+    Value* m0 = b.CreateMul(mc, kb.c64(MC));
+    Value* mAbs0 = b.CreateAdd(b.CreateMul(g, kb.c64(Mg)), m0);
+    // Per column of the chunk: the input plane's offset and the tap's row/column offsets.
+    kb.loop(kb.c64(0), nCols, [&](Value* l) {
+      Value* col = b.CreateAdd(col0, l);
+      Value* c = b.CreateUDiv(col, kb.c64(KH * KW));
+      Value* r = b.CreateURem(col, kb.c64(KH * KW));
+      Value* plane = b.CreateMul(b.CreateAdd(b.CreateMul(g, kb.c64(Cg)), c), kb.c64(H * W));
+      Value* dh = b.CreateSub(b.CreateMul(b.CreateUDiv(r, kb.c64(KW)), kb.c64(d[0])), kb.c64(p[0]));
+      Value* dwo = b.CreateSub(b.CreateMul(b.CreateURem(r, kb.c64(KW)), kb.c64(d[1])), kb.c64(p[1]));
+      b.CreateStore(plane, b.CreateInBoundsGEP(kb.i64(), colBase, l));
+      b.CreateStore(dh, b.CreateInBoundsGEP(kb.i64(), colDH, l));
+      b.CreateStore(dwo, b.CreateInBoundsGEP(kb.i64(), colDW, l));
+    }, "colorigin");
+    ItemGemm gm;
+    gm.A = dy;
+    gm.aBase = [&](Value* n) {
+      return b.CreateInBoundsGEP(kb.f32(), dy, b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.c64(M)), mAbs0), kb.c64(OHW)));
+    };
+    gm.segments = N;
+    gm.lda = OHW;
+    gm.mRows = smin(b, kb.c64(MC), b.CreateSub(kb.c64(Mg), m0));
+    gm.K = OHW;
+    gm.C = b.CreateInBoundsGEP(kb.f32(), dw, b.CreateAdd(b.CreateMul(mAbs0, kb.c64(cols)), col0));
+    gm.ldc = cols;
+    gm.nCols = nCols;
+    gm.NC = NC;
+    gm.bpack = bpack;
+    gm.packB = [&](Value* n, Value* k0, Value* kc) {
+      Value* xImage = b.CreateInBoundsGEP(kb.f32(), x, b.CreateMul(n, kb.c64(C * H * W)));
+      kb.loop(kb.c64(0), kc, [&](Value* kk) {
+        Value* k = b.CreateAdd(k0, kk);
+        Value* ohs = b.CreateMul(b.CreateUDiv(k, kb.c64(OW)), kb.c64(s[0]));
+        Value* ows = b.CreateMul(b.CreateURem(k, kb.c64(OW)), kb.c64(s[1]));
+        kb.loop(0, NC / NR, [&](Value* j) {
+          Value* dst = b.CreateInBoundsGEP(kb.f32(), bpack, b.CreateAdd(b.CreateMul(j, kb.c64(kKC * NR)),
+                                                                        b.CreateMul(kk, kb.c64(NR))));
+          kb.loop(0, NR, [&](Value* l) {
+            Value* colIn = b.CreateAdd(b.CreateMul(j, kb.c64(NR)), l);
+            Value* valid = b.CreateICmpSLT(colIn, nCols);
+            Value* safe = b.CreateSelect(valid, colIn, kb.c64(0));
+            Value* ih = b.CreateAdd(ohs, b.CreateLoad(kb.i64(), b.CreateInBoundsGEP(kb.i64(), colDH, safe)));
+            Value* iw = b.CreateAdd(ows, b.CreateLoad(kb.i64(), b.CreateInBoundsGEP(kb.i64(), colDW, safe)));
+            Value* inside = b.CreateAnd(valid, b.CreateAnd(b.CreateICmpULT(ih, kb.c64(H)), b.CreateICmpULT(iw, kb.c64(W))));
+            Value* plane = b.CreateLoad(kb.i64(), b.CreateInBoundsGEP(kb.i64(), colBase, safe));
+            Value* src = b.CreateSelect(inside, b.CreateAdd(plane, b.CreateAdd(b.CreateMul(ih, kb.c64(W)), iw)), kb.c64(0));
+            Value* v = b.CreateLoad(kb.f32(), b.CreateInBoundsGEP(kb.f32(), xImage, src));
+            b.CreateStore(b.CreateSelect(inside, v, kb.cf(0, kb.f32())), b.CreateInBoundsGEP(kb.f32(), dst, l));
+          }, "l");
+        }, "j");
+      }, "kk");
+    };
+    gm.finish = [&](Value* v, Value* row, Value* col) {
+      if (epi.empty())
+        return v;
+      Value* flat = b.CreateAdd(b.CreateMul(b.CreateAdd(mAbs0, row), kb.c64(cols)), b.CreateAdd(col0, col));
+      return epi.apply(kb, v, flat, op.output()->type().shape);
+    };
+    emitItemGemm(kb, gm);
+  }, "item");
   return Error::success();
 }
 

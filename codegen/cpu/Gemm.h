@@ -10,11 +10,18 @@ namespace sinter::cpu {
 /// C[Mg x OH*OW] = W_g[Mg x Cg*KH*KW] * im2col(x) with the bias and epilogue applied once per tile.
 Error emitConvGemm(KernelBuilder& kb, const Node& conv, const ConvShape& cs, const Binding& bind, const Epilogue& epi);
 
+/// f32 weight gradient of a convolution as a GEMM per (group, row block, column chunk): dy rows of
+/// each image times that image's im2col panel, summed over the batch.
+Error emitConvGradWeightGemm(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi);
+
 /// Whether the direct convolution applies: f32 data and constant weights (it repacks them once).
 bool directConvApplies(KernelBuilder& kb, const Node& conv, const Binding& bind);
-/// f32 direct convolution vectorised over output channels (codegen/cpu/DirectConv.cpp).
+/// f32 direct convolution vectorised over output channels (codegen/cpu/DirectConv.cpp). With
+/// `gradInput`, `cs` describes the stride-1 input gradient as a convolution of dy, and the
+/// prepare step reads the weights transposed per group and flipped in both spatial axes.
 Error emitDirectConv(KernelBuilder& kb, const Node& conv, const ConvShape& cs, const Binding& bind,
-                     const Epilogue& epi, llvm::Module& m, CpuProgram& program, const CpuTarget& target);
+                     const Epilogue& epi, llvm::Module& m, CpuProgram& program, const CpuTarget& target,
+                     bool gradInput = false);
 
 /// f32 gemm (trans_a = 0): y[M x N] = alpha * x[M x K] * op(w) + beta * c, then the epilogue.
 Error emitGemmPacked(KernelBuilder& kb, const Node& gemm, const Binding& bind, const Epilogue& epi);

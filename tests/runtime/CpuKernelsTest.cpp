@@ -2,6 +2,7 @@
 // parameters) over awkward shapes, packed and dot-product gemm, fused LRN + max-pool, epilogues.
 #include "frontend/GraphBuilder.h"
 #include "ir/OpTable.h"
+#include "ir/ops/Ops.h"
 #include "passes/PassManager.h"
 #include "runtime/cpu/CpuBackend.h"
 #include "runtime/reference/Interpreter.h"
@@ -65,6 +66,44 @@ INSTANTIATE_TEST_SUITE_P(
                     ConvCase{{1, 4, 7, 20}, 33, 3, {1, 2}, {2, 0, 1, 3}, 1, false},   // asymmetric pads
                     ConvCase{{3, 5, 6, 6}, 7, 1, {1, 1}, {0, 0, 0, 0}, 1, true},       // 1x1
                     ConvCase{{1, 2, 5, 31}, 48, 5, {1, 1}, {2, 2, 2, 2}, 1, true}));   // rows of 31 pixels
+
+// The gradient convolutions: the input gradient as a direct convolution of dy with flipped,
+// transposed weights (stride 1) or the loop nest (stride > 1); the weight gradient as a GEMM
+// summed over images.
+struct GradCase {
+  Shape x, w;
+  std::vector<int64_t> stride, pad, dilation;
+  int64_t group;
+};
+
+class ConvGradients : public testing::TestWithParam<GradCase> {};
+
+TEST_P(ConvGradients, MatchReference) {
+  const GradCase& c = GetParam();
+  int64_t OH = (c.x[2] + c.pad[0] + c.pad[2] - c.dilation[0] * (c.w[2] - 1) - 1) / c.stride[0] + 1;
+  int64_t OW = (c.x[3] + c.pad[1] + c.pad[3] - c.dilation[1] * (c.w[3] - 1) - 1) / c.stride[1] + 1;
+  Shape dys{c.x[0], c.w[0], OH, OW};
+  GraphBuilder b("grads");
+  Value* x = b.input("x", f32(c.x));
+  Value* dy = b.input("dy", f32(dys));
+  Value* w = b.param("w", f32(c.w), test::randomTensor(f32(c.w), 9));
+  Attrs common{{"stride", c.stride}, {"pad", c.pad}, {"dilation", c.dilation}, {"group", c.group}};
+  Attrs ai = common, aw = common;
+  ai.set("input_hw", std::vector<int64_t>{c.x[2], c.x[3]});
+  aw.set("kernel_hw", std::vector<int64_t>{c.w[2], c.w[3]});
+  Value* dx = b.op(ops::Conv2dGradInput, {dy, w}, ai, "dx");
+  Value* dw = b.op(ops::Conv2dGradWeight, {x, dy}, aw, "dw");
+  auto g = b.finish({dx, dw});
+  ASSERT_TRUE(g) << g.error().message();
+  expectCpuMatchesReference(std::move(*g), 3, {1e-5, 2e-4});
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, ConvGradients,
+    testing::Values(GradCase{{2, 4, 9, 11}, {6, 2, 3, 3}, {1, 1}, {1, 2, 0, 1}, {2, 1}, 2},  // dilation, groups, odd pads
+                    GradCase{{2, 3, 13, 13}, {5, 3, 5, 5}, {2, 2}, {2, 2, 2, 2}, {1, 1}, 1},  // stride 2
+                    GradCase{{4, 3, 31, 31}, {8, 3, 11, 11}, {4, 4}, {0, 0, 0, 0}, {1, 1}, 1}, // conv1-like, long K
+                    GradCase{{2, 64, 7, 7}, {40, 32, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 2}));  // > one column chunk
 
 TEST(CpuKernels, GemmPathsMatchReference) {
   for (int64_t m : {1, 5, 32, 40}) // dot product up to 32 rows, packed above

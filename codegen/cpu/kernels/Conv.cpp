@@ -76,6 +76,15 @@ Error conv2dGradInput(KernelBuilder& kb, const Node& op, const Binding& bind, co
   int64_t G = op.attrs().getInt("group"), N = xs[0], C = xs[1], H = xs[2], W = xs[3];
   int64_t M = ws[0], Cg = ws[1], KH = ws[2], KW = ws[3], OH = dys[2], OW = dys[3], Mg = M / G;
   DType dyt = op.input(0)->type().dtype, wt = op.input(1)->type().dtype, xt = op.output()->type().dtype;
+  // Stride 1: dx is the convolution of dy with the weights transposed per group and flipped,
+  // padded by d*(k-1) - pad: the direct convolution (with its weight repacking) does it.
+  bool unitStride = s[0] == 1 && s[1] == 1;
+  int64_t pt = d[0] * (KH - 1) - p[0], pl = d[1] * (KW - 1) - p[1];
+  bool padsFit = pt >= 0 && pl >= 0 && d[0] * (KH - 1) >= p[2] && d[1] * (KW - 1) >= p[3];
+  if (unitStride && padsFit && directConvApplies(kb, op, bind)) {
+    ConvShape gs{N, M, OH, OW, C, Mg, KH, KW, G, H, W, 1, 1, pt, pl, d[0], d[1]};
+    return emitDirectConv(kb, op, gs, bind, epi, kb.module(), kb.program(), kb.target(), /*gradInput=*/true);
+  }
   Type* t = computeType(kb.ctx(), xt);
   int64_t esz = static_cast<int64_t>(t->getPrimitiveSizeInBits() / 8);
   kb.kernel().items = N * C;
@@ -93,7 +102,7 @@ Error conv2dGradInput(KernelBuilder& kb, const Node& op, const Binding& bind, co
       Value* wBase = b.CreateMul(b.CreateAdd(b.CreateMul(m, kb.c64(Cg)), cg), kb.c64(KH * KW));
       for (int64_t kh = 0; kh < KH; ++kh) {
         const auto rh = validRange(OH, s[0], kh * d[0] - p[0], H);
-        const int64_t oh0 = rh.first, oh1 = rh.second; // named copies: lambdas cannot capture bindings (C++17/clang-14)
+        const int64_t oh0 = rh.first, oh1 = rh.second; // named copies: clang 14 lambdas cannot capture bindings
         for (int64_t kw = 0; kw < KW; ++kw) {
           const auto rw = validRange(OW, s[1], kw * d[1] - p[1], W);
           const int64_t ow0 = rw.first, ow1 = rw.second;
@@ -137,6 +146,8 @@ Error conv2dGradWeight(KernelBuilder& kb, const Node& op, const Binding& bind, c
   int64_t G = op.attrs().getInt("group"), N = xs[0], C = xs[1], H = xs[2], W = xs[3];
   int64_t M = ws[0], Cg = ws[1], KH = ws[2], KW = ws[3], OH = dys[2], OW = dys[3], Mg = M / G;
   DType xt = op.input(0)->type().dtype, dyt = op.input(1)->type().dtype, wt = op.output()->type().dtype;
+  if (xt == DType::F32 && dyt == DType::F32 && wt == DType::F32)
+    return emitConvGradWeightGemm(kb, op, bind, epi);
   Type* t = computeType(kb.ctx(), wt);
   kb.kernel().items = M * Cg;
   kb.loop(kb.begin(), kb.end(), [&](Value* item) {
