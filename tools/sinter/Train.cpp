@@ -351,6 +351,8 @@ Error train(const TrainOpts& o) {
   if (!data)
     return data.error();
   fmt::print("data: {}; {}\n", data->train->describe(), data->test->describe());
+  if (o.augment == "on" && data->train->channels() != 3)
+    return makeError("--augment on: random crops and flips apply to image folders; Fashion-MNIST is fed as it is");
   if (data->train->size() < o.batch)
     return makeError("--batch {} is larger than the training set ({} examples)", o.batch, data->train->size());
 
@@ -756,7 +758,8 @@ Action addTrain(CLI::App& app) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--shuffle", o->shuffle, "on: a new order each epoch from --seed; off: file order")
       ->check(CLI::IsMember({"on", "off"}));
-  cmd->add_option("--augment", o->augment, "random crops and flips (the paper's); auto: on for image folders")
+  cmd->add_option("--augment", o->augment, "image folders: random crops and flips (the paper's); auto = on for "
+                                           "folders (Fashion-MNIST is never augmented)")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   cmd->add_option("--checkpoint", o->checkpoint, "ONNX file written (atomically) after each epoch: the trained model, "
                                                  "plus the optimizer state for --resume");
