@@ -327,8 +327,14 @@ Expected<std::unique_ptr<Graph>> loadForTraining(const TrainOpts& o, const Datas
   io.fold = evaluateNode;
   io.warn = [&](const std::string& w) { fmt::print(stderr, "warning: {}: {}\n", o.model, w); };
   auto g = importOnnxFile(o.model, io);
-  if (!g)
+  if (!g) {
+    std::string m = g.error().message();
+    if (m.find("contradicts the model's") != std::string::npos)
+      return makeError("{}: {} (sinter train feeds [batch, channels, size, size] = [{}, {}, {}, {}]: pass the model's "
+                       "own batch and size with --batch and --input-size, or export it with a dynamic batch)",
+                       o.model, m, o.batch, data.channels(), *side, *side);
     return g.error().context(o.model);
+  }
   return g;
 }
 
