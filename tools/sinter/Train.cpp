@@ -551,7 +551,7 @@ Error train(const TrainOpts& o) {
     return exportOnnxFile(*g, o.checkpoint, xo);
   };
 
-  auto evaluate = [&](int64_t epoch) -> Error {
+  auto evaluate = [&](int64_t epoch, const std::string& label) -> Error {
     for (const Value* p : evalShared->params()) {
       auto t = (*exe)->param(p->name());
       if (!t)
@@ -589,14 +589,14 @@ Error train(const TrainOpts& o) {
     Metric m{"test", epoch + 1, st.step, loss / static_cast<double>(seen), right / static_cast<double>(seen), st.lr,
              static_cast<double>(seen) / since(t0), since(start)};
     log.add(m);
-    fmt::print("epoch {}: test loss {:.4f}, accuracy {:.2f}% ({} images, {:.1f} s)\n", epoch + 1, m.loss, m.accuracy * 100,
-               seen, since(t0));
+    fmt::print("{}: test loss {:.4f}, accuracy {:.2f}% ({} images, {:.1f} s)\n", label, m.loss, m.accuracy * 100, seen,
+               since(t0));
     std::fflush(stdout); // progress for `| tee` and log files
     return Error::success();
   };
 
   if (o.evalOnly)
-    return evaluate(st.epoch - 1);
+    return evaluate(std::max<int64_t>(st.epoch - 1, 0), fmt::format("checkpoint at step {}", st.step));
 
   std::vector<Tensor> inputs(tg.inputs().size());
   for (size_t i = 0; i < inputs.size(); ++i)
@@ -674,7 +674,7 @@ Error train(const TrainOpts& o) {
     std::fflush(stdout); // progress for `| tee` and log files
     bool complete = st.batchInEpoch >= loader.batches();
     if (complete) {
-      if (Error e = evaluate(epoch))
+      if (Error e = evaluate(epoch, fmt::format("epoch {}", epoch + 1)))
         return e;
       double testLoss = log.rows.back().loss;
       if (o.schedule == "plateau") {
