@@ -35,6 +35,10 @@ struct CudaKernel {
   std::string rule; ///< the launch / tile choice, for `sinter compile --target cuda`
   /// Buffers the runtime fills with zero bytes before each launch (split-K accumulates into them).
   std::vector<size_t> zeroBuffers;
+  /// Split-K scratch, allocated once by the runtime when nonzero and passed after the buffers as
+  /// `float* sinter_ws, unsigned* sinter_counters`: `workspaceBytes` of partial tiles and
+  /// `counters` tile counters, zero at first (the kernel leaves them zero).
+  int64_t workspaceBytes = 0, counters = 0;
 };
 
 struct CudaProgram {

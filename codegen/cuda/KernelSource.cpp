@@ -184,6 +184,8 @@ void KernelSource::finish(std::array<unsigned, 3> grid, unsigned block, unsigned
     bool out = i >= numOperands();
     params += fmt::format("{}{}* __restrict__ {}, ", out ? "" : "const ", cType(type(i).dtype), buf(i));
   }
+  if (kernel_.workspaceBytes)
+    params += "float* __restrict__ sinter_ws, unsigned* __restrict__ sinter_counters, ";
   params += "int* __restrict__ status";
   std::string src(kPrelude);
   for (const std::string& h : helpers_)

@@ -44,11 +44,16 @@ void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what)
   // over N*OH*OW), S blocks per tile each take a K range of at least 32 steps and add their
   // partial sums into the zeroed output.
   const int64_t tiles = ((g.N + BN - 1) / BN) * ((g.M + BM - 1) / BM) * g.Z;
+  // Without an atomic store (an epilogue such as bias + ReLU must see the whole sum), the splits
+  // write partial tiles to a workspace and the last block to finish a tile (a counter per tile)
+  // adds them in split order and runs the store: deterministic, one launch.
   int64_t S = 1;
-  if (!g.atomicStore.empty() && tiles < 2 * t.multiprocessors && KTall >= 64)
+  if (tiles < 2 * t.multiprocessors && KTall >= 64)
     S = std::clamp<int64_t>((2 * t.multiprocessors + tiles - 1) / tiles, 1, KTall / 32);
   const int64_t KT = (KTall + S - 1) / S; // K steps per split
   S = (KTall + KT - 1) / KT;
+  const bool atomicSplit = S > 1 && !g.atomicStore.empty();
+  const bool workspaceSplit = S > 1 && !atomicSplit;
   std::string& b = ks.body;
   b += fmt::format("  __shared__ __align__(16) float As[2][{}][{}];\n", kBK, BM + 8);
   b += fmt::format("  __shared__ __align__(16) float Bs[2][{}][{}];\n", kBK, BN + 8);
@@ -140,34 +145,67 @@ void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what)
   }
   b += fmt::format("    if (kt + 1 < {}) {{ const int buf = cur ^ 1;\n", KT);
   b += stores + "    }\n    __syncthreads();\n  }\n";
-  // Epilogue: each accumulator to its (m, n).
-  if (!tf32) {
-    b += fmt::format("  #pragma unroll\n  for (int i = 0; i < {}; ++i)\n    #pragma unroll\n    for (int j = 0; j < {}; ++j) {{\n", TM,
-                     TN);
-    b += fmt::format("      const int m = mBlk + ty * {} + i, n = nBlk + tx * {} + j;\n", TM, TN);
-    b += "      const float acc_ = acc[i][j];\n";
+  // Epilogue: each accumulator to its (m, n). `loop(true)` opens the loop over this thread's
+  // accumulators with `m`, `n` and `acc_`; `loop(false)` with `m` and `n` only.
+  auto loop = [&](bool withAcc) {
+    std::string l;
+    if (!tf32) {
+      l += fmt::format("  #pragma unroll\n  for (int i = 0; i < {}; ++i)\n    #pragma unroll\n    for (int j = 0; j < {}; ++j) {{\n",
+                       TM, TN);
+      l += fmt::format("      const int m = mBlk + ty * {} + i, n = nBlk + tx * {} + j;\n", TM, TN);
+      if (withAcc)
+        l += "      const float acc_ = acc[i][j];\n";
+    } else {
+      l += fmt::format("  #pragma unroll\n  for (int i = 0; i < {}; ++i)\n    #pragma unroll\n    for (int j = 0; j < {}; ++j)\n"
+                       "      #pragma unroll\n      for (int r = 0; r < 4; ++r) {{\n",
+                       BM / 32, BN / 32);
+      l += "      const int m = mBlk + wm + i * 16 + gid + (r / 2) * 8, n = nBlk + wn + j * 8 + tig * 2 + (r % 2);\n";
+      if (withAcc)
+        l += "      const float acc_ = acc[i][j][r];\n";
+    }
+    return l;
+  };
+  if (!workspaceSplit) {
+    b += loop(true);
+    b += fmt::format("      if (m < {}ll && n < {}ll) {{\n        const float acc = acc_;\n{}      }}\n    }}\n", g.M, g.N,
+                     atomicSplit ? g.atomicStore : g.store);
   } else {
-    b += fmt::format("  #pragma unroll\n  for (int i = 0; i < {}; ++i)\n    #pragma unroll\n    for (int j = 0; j < {}; ++j)\n"
-                     "      #pragma unroll\n      for (int r = 0; r < 4; ++r) {{\n",
-                     BM / 32, BN / 32);
-    b += "      const int m = mBlk + wm + i * 16 + gid + (r / 2) * 8, n = nBlk + wn + j * 8 + tig * 2 + (r % 2);\n";
-    b += "      const float acc_ = acc[i][j][r];\n";
+    const int64_t plane = g.Z * g.M * g.N; // floats per split in the workspace
+    b += fmt::format("  const long long wsTile = (long long)z * {}ll;\n", g.M * g.N);
+    b += loop(true);
+    b += fmt::format("      if (m < {}ll && n < {}ll) sinter_ws[(long long)(blockIdx.z / {}) * {}ll + wsTile + (long long)m * {}ll + n] = acc_;\n    }}\n",
+                     g.M, g.N, g.Z, plane, g.N);
+    b += "  __threadfence();\n  __syncthreads();\n  __shared__ unsigned sinter_last;\n";
+    b += fmt::format("  const unsigned tile = (blockIdx.y * gridDim.x + blockIdx.x) * {}u + (unsigned)z;\n", g.Z);
+    b += fmt::format("  if (tid == 0) sinter_last = atomicAdd(&sinter_counters[tile], 1u) == {}u;\n", S - 1);
+    b += "  __syncthreads();\n  if (!sinter_last) return;\n  __threadfence();\n";
+    b += loop(false);
+    b += fmt::format("      if (m < {}ll && n < {}ll) {{\n        float sum = 0.f;\n", g.M, g.N);
+    b += fmt::format("        for (int s = 0; s < {}; ++s) sum += __ldcg(&sinter_ws[(long long)s * {}ll + wsTile + (long long)m * {}ll + n]);\n",
+                     S, plane, g.N);
+    b += fmt::format("        const float acc = sum;\n{}      }}\n    }}\n", g.store);
+    b += "  if (tid == 0) sinter_counters[tile] = 0u; // ready for the next launch\n";
   }
-  b += fmt::format("      if (m < {}ll && n < {}ll) {{\n        const float acc = acc_;\n{}      }}\n    }}\n", g.M, g.N,
-                   S > 1 ? g.atomicStore : g.store);
   unsigned gx = static_cast<unsigned>((g.N + BN - 1) / BN), gy = static_cast<unsigned>((g.M + BM - 1) / BM);
   std::string rule = fmt::format("{}: tiled GEMM M={} N={} K={} x{}: tile {}x{}x{}, 256 threads, {}; grid {}x{}x{} ({} tile: "
                                  "{} blocks of 128x128 vs {} SMs){}",
                                  what, g.M, g.N, g.K, g.Z, BM, BN, kBK,
                                  tf32 ? "mma.sync m16n8k8 TF32 per warp" : fmt::format("{}x{} FFMA per thread", TM, TN), gx,
                                  gy, g.Z * S, BM == 128 ? "large" : "small", big, t.multiprocessors,
-                                 S > 1 ? fmt::format("; split-K {} ways of {} (atomic adds into the zeroed output)", S, KT * kBK)
-                                       : "");
+                                 atomicSplit ? fmt::format("; split-K {} ways of {} (atomic adds into the zeroed output)", S, KT * kBK)
+                                 : workspaceSplit
+                                     ? fmt::format("; split-K {} ways of {} (partial tiles in a workspace, summed in order by "
+                                                   "the last block of each tile)", S, KT * kBK)
+                                     : "");
   // TF32's large tile fits 128 registers without spilling: ask for two blocks per SM. (The FFMA
   // tile's 8x8 accumulators spill under that cap on sm_80, so it gets one.)
   ks.minBlocksPerSM = BM == 128 && tf32 ? 2 : 0;
-  if (S > 1)
+  if (atomicSplit)
     ks.kernel().zeroBuffers.push_back(g.atomicBuffer);
+  if (workspaceSplit) {
+    ks.kernel().workspaceBytes = S * g.Z * g.M * g.N * 4;
+    ks.kernel().counters = static_cast<int64_t>(gx) * gy * g.Z;
+  }
   ks.finish({gx, gy, static_cast<unsigned>(g.Z * S)}, kThreads, 0, rule);
 }
 

@@ -17,9 +17,11 @@ struct GemmSpec {
   /// Statements storing `acc` (a float) into C[m][n], both in range; may use `z`.
   std::string store;
   bool bKMajor = false;    ///< B's consecutive k are contiguous (load B tiles along k)
-  /// When set (statements adding `acc` to C[m][n] with atomicAdd, for an output the runtime
-  /// zeroes first: `atomicBuffer`, which goes to CudaKernel::zeroBuffers when split), a long K with too few output
-  /// tiles to fill the GPU is split across blocks (split-K). Empty: never split.
+  /// A long K with too few output tiles to fill the GPU is split across blocks (split-K). When
+  /// set (statements adding `acc` to C[m][n] with atomicAdd, for an output the runtime zeroes
+  /// first: `atomicBuffer`, which goes to CudaKernel::zeroBuffers), the splits add into the
+  /// output; otherwise they write partial tiles to a workspace that the last block of each
+  /// tile sums in order before `store` (CudaKernel::workspaceBytes, counters).
   std::string atomicStore;
   size_t atomicBuffer = 0; ///< the buffer atomicStore adds into (zeroed before a split launch)
 };

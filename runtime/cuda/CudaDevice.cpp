@@ -341,6 +341,14 @@ Expected<std::unique_ptr<CudaExecutable>> CudaExecutable::create(std::shared_ptr
     std::vector<CUdeviceptr> a;
     for (const Value* v : k.buffers)
       a.push_back(impl->pointerOf(v));
+    if (k.workspaceBytes) { // split-K partial tiles and tile counters (zero; kernels leave them zero)
+      CUdeviceptr ws, counters;
+      SINTER_CHECK(impl->alloc(&ws, static_cast<size_t>(k.workspaceBytes)));
+      SINTER_CHECK(impl->alloc(&counters, static_cast<size_t>(k.counters) * 4));
+      CU_CHECK(d.memsetD8Async(counters, 0, static_cast<size_t>(k.counters) * 4, impl->stream), "cuMemsetD8");
+      a.push_back(ws);
+      a.push_back(counters);
+    }
     a.push_back(impl->status);
     impl->args.push_back(std::move(a));
   }

@@ -355,6 +355,50 @@ TEST(CudaKernels, SplitKWeightGradientAndLongReductionMatchReference) {
   }
 }
 
+// Few output tiles and a long K with a bias + ReLU epilogue (batch-1 conv3 and FC layers): the
+// splits write partial tiles to a workspace and the last block of each tile sums them in order.
+// Run twice: the tile counters must be left at zero for the next launch.
+TEST(CudaKernels, WorkspaceSplitKMatchesReference) {
+  for (CudaPrecision p : {CudaPrecision::F32, CudaPrecision::TF32}) {
+    GraphBuilder b("splitk");
+    Value* x = b.input("x", f32({1, 256, 13, 13}));
+    Value* w = b.param("w", f32({96, 256, 3, 3}), test::randomTensor(f32({96, 256, 3, 3}), 21, -0.1, 0.1));
+    Value* bias = b.param("b", f32({96}), test::randomTensor(f32({96}), 22));
+    Value* y = b.relu(b.conv2d(x, w, bias, {1, 1}, {1, 1, 1, 1}, 1, "y"), "r");
+    Value* fw = b.param("fw", f32({40, 96 * 13 * 13}), test::randomTensor(f32({40, 96 * 13 * 13}), 23, -0.02, 0.02));
+    Value* fb = b.param("fb", f32({40}), test::randomTensor(f32({40}), 24));
+    Value* flat = b.op(ops::Flatten, {y}, {}, "flat");
+    Value* fc = b.relu(b.op(ops::Gemm, {flat, fw, fb}, {{"trans_b", int64_t{1}}}, "fc"), "fr");
+    auto g = b.finish({y, fc});
+    ASSERT_TRUE(g) << g.error().message();
+    std::vector<Tensor> in{test::randomTensor(f32({1, 256, 13, 13}), 25)};
+    auto original = (*g)->clone();
+    auto opt = optimised(std::move(*g));
+    auto prog = emitCudaProgram(*opt, target(p));
+    ASSERT_TRUE(prog) << prog.error().message();
+    int split = 0;
+    for (const CudaKernel& k : prog->kernels)
+      split += k.workspaceBytes > 0 && k.rule.find("summed in order by the last block") != std::string::npos;
+    EXPECT_GE(split, 1) << "the conv should split K through the workspace";
+    SCOPED_TRACE(p == CudaPrecision::TF32 ? "tf32" : "f32");
+    test::Tolerance tol = p == CudaPrecision::TF32 ? test::Tolerance{2e-2, 3e-3} : test::Tolerance{1e-5, 1e-4};
+    expectEmulationMatchesReference(*original, opt, in, target(p), tol);
+    std::string why;
+    if (!test::cudaEmulationAvailable(&why))
+      continue;
+    auto emu = test::EmulatedCuda::create(opt, target(p));
+    ASSERT_TRUE(emu) << emu.error().message();
+    auto want = runReference(*original, in);
+    ASSERT_TRUE(want);
+    for (int run = 0; run < 2; ++run) {
+      auto got = (*emu)->run(in);
+      ASSERT_TRUE(got) << got.error().message();
+      EXPECT_ALL_CLOSE((*got)[0], (*want)[0], tol) << "run " << run;
+      EXPECT_ALL_CLOSE((*got)[1], (*want)[1], tol) << "run " << run;
+    }
+  }
+}
+
 TEST(CudaKernels, NarrowAlexNetMatchesReference) {
   for (CudaPrecision p : {CudaPrecision::F32, CudaPrecision::TF32}) {
     AlexNetOptions o;

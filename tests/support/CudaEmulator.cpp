@@ -107,6 +107,8 @@ struct EmulatedCuda::Impl {
   int64_t arenaBytes = 0;
   std::vector<std::unique_ptr<AlignedBuffer>> owned;
   std::unordered_map<const Value*, std::byte*> external;
+  // Per kernel: split-K workspace and tile counters (zero at first; kernels leave them zero).
+  std::vector<std::pair<std::unique_ptr<AlignedBuffer>, std::unique_ptr<AlignedBuffer>>> workspace;
   int32_t status = 0;
 
   std::byte* pointerOf(const Value* v) {
@@ -170,6 +172,12 @@ Expected<std::unique_ptr<EmulatedCuda>> EmulatedCuda::create(std::shared_ptr<con
       impl->place(n->output(), &n->attrs().getTensor("value"));
   for (const Value* v : g->inputs())
     impl->place(v, nullptr);
+  for (const CudaKernel& k : impl->program.kernels) {
+    auto ws = std::make_unique<AlignedBuffer>(static_cast<size_t>(k.workspaceBytes));
+    auto counters = std::make_unique<AlignedBuffer>(static_cast<size_t>(k.counters) * 4);
+    std::memset(counters->data, 0, static_cast<size_t>(std::max<int64_t>(k.counters, 1)) * 4);
+    impl->workspace.emplace_back(std::move(ws), std::move(counters));
+  }
   return std::unique_ptr<EmulatedCuda>(new EmulatedCuda(std::move(impl)));
 }
 
@@ -191,6 +199,10 @@ Expected<std::vector<Tensor>> EmulatedCuda::run(const std::vector<Tensor>& input
     std::vector<void*> args;
     for (const Value* v : kernel.buffers)
       args.push_back(im.pointerOf(v));
+    if (kernel.workspaceBytes) {
+      args.push_back(im.workspace[k].first->data);
+      args.push_back(im.workspace[k].second->data);
+    }
     args.push_back(&im.status);
     for (size_t b : kernel.zeroBuffers) // as the device executor does before a split-K launch
       std::memset(args[b], 0, static_cast<size_t>(kernel.buffers[b]->type().bytes()));
