@@ -399,6 +399,27 @@ TEST(CudaKernels, WorkspaceSplitKMatchesReference) {
   }
 }
 
+// LRN and its gradient walk the channels with their windows in registers: odd and even window
+// sizes, a window of one, more channels than the window, and chunks of channels per thread.
+TEST(CudaKernels, LrnAndItsGradientMatchReference) {
+  for (int64_t size : {5, 4, 1, 7}) {
+    // 70 channels: chunks of 32 per thread (with halos); 20: one chunk.
+    Shape shape = size == 5 || size == 4 ? Shape{2, 70, 2, 3} : Shape{2, 20, 3, 5};
+    GraphBuilder b("lrn");
+    Value* x = b.input("x", f32(shape));
+    Value* dy = b.input("dy", f32(shape));
+    Attrs a{{"size", size}, {"alpha", 0.3}, {"beta", size == 7 ? 0.6 : 0.75}, {"bias", 1.5}};
+    Value* y = b.op(ops::Lrn, {x}, a, "y");
+    Value* dx = b.op(ops::LrnGrad, {x, dy}, a, "dx");
+    auto g = b.finish({y, dx});
+    ASSERT_TRUE(g) << g.error().message();
+    std::vector<Tensor> in{test::randomTensor(f32(shape), 31, -2, 2), test::randomTensor(f32(shape), 32)};
+    auto original = (*g)->clone();
+    SCOPED_TRACE(fmt::format("size {}", size));
+    expectEmulationMatchesReference(*original, planned(std::move(*g)), in, target(CudaPrecision::F32), {1e-5, 1e-4});
+  }
+}
+
 TEST(CudaKernels, NarrowAlexNetMatchesReference) {
   for (CudaPrecision p : {CudaPrecision::F32, CudaPrecision::TF32}) {
     AlexNetOptions o;

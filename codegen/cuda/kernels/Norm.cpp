@@ -30,15 +30,45 @@ std::string gridLoop(int64_t n) {
                      n);
 }
 
+// d^-beta and d^(-beta-1), with beta = 0.75 (the paper's) as square roots.
+std::string powNeg(const std::string& d, double beta, const std::string& t, bool plusOne) {
+  if (beta == 0.75)
+    return plusOne ? fmt::format("({0}(1) / ({1} * sqrt({1}) * sqrt(sqrt({1}))))", t, d)
+                   : fmt::format("({0}(1) / (sqrt({1}) * sqrt(sqrt({1}))))", t, d);
+  return fmt::format("pow({}, {})", d, literal(plusOne ? -beta - 1 : -beta, t));
+}
+
+// One thread per (image, pixel, chunk of channels) walks them with the window of x in registers (a shift
+// register of `size` values, one new load per channel): each x is read once and each
+// denominator computed once, where one thread per element reads `size` values per output.
 Error lrn(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
   const Shape& s = op.input(0)->type().shape;
-  int64_t C = s[1], HW = numElements(std::span(s).subspan(2)), n = op.output()->type().numel();
+  int64_t N = s[0], C = s[1], HW = numElements(std::span(s).subspan(2));
+  int64_t size = op.attrs().getInt("size"), before = (size - 1) / 2, after = size - 1 - before;
+  double alpha = op.attrs().getFloat("alpha"), beta = op.attrs().getFloat("beta"), bias = op.attrs().getFloat("bias");
   std::string t = computeType(op.output()->type().dtype);
-  ks.body += lrnLambda(ks, op, bind.in[0], t);
-  ks.body += gridLoop(n);
-  ks.body += fmt::format("    const {} v = sinter_lrn(o / {}, o / {} % {}, o % {});\n", t, C * HW, HW, C, HW);
-  ks.body += "    " + ks.store(bind.out, "o", epi.apply(ks, "v", "o", op.output()->type().shape, t)) + "  }\n";
-  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "lrn: one thread per element");
+  std::string& b = ks.body;
+  // Channels in chunks of 32 per thread (more threads for wide layers; a chunk reloads its halo).
+  const int64_t CH = C > 48 ? 32 : C, chunks = (C + CH - 1) / CH;
+  b += gridLoop(N * HW * chunks);
+  b += fmt::format("    const i64 pix = o % {0}, n = o / {0} % {1}, c0 = o / {2} * {3}ll, c1 = min(c0 + {3}ll, {4}ll);\n", HW, N,
+                   N * HW, CH, C);
+  b += fmt::format("    const i64 base = n * {}ll + pix;\n", C * HW);
+  // xw[i] = x at channel c - before + i (the window of channel c), zero outside [0, C).
+  b += fmt::format("    {} xw[{}];\n    #pragma unroll\n    for (int i = 0; i < {}; ++i) {{ const i64 ch = c0 + i - {}ll - 1;"
+                   " xw[i] = ch >= 0 && ch < {}ll ? {} : {}(0); }}\n",
+                   t, size, size, before, C, ks.load(bind.in[0], fmt::format("base + ch * {}ll", HW), t), t);
+  b += "    for (i64 c = c0; c < c1; ++c) {\n";
+  b += fmt::format("      #pragma unroll\n      for (int i = 0; i + 1 < {}; ++i) xw[i] = xw[i + 1];\n", size);
+  b += fmt::format("      xw[{}] = c + {}ll < {}ll ? {} : {}(0);\n", size - 1, after, C,
+                   ks.load(bind.in[0], fmt::format("base + (c + {}ll) * {}ll", after, HW), t), t);
+  b += fmt::format("      {} sq = 0;\n      #pragma unroll\n      for (int i = 0; i < {}; ++i) sq += xw[i] * xw[i];\n", t, size);
+  b += fmt::format("      const {} d = {} + {} * sq;\n", t, literal(bias, t), literal(alpha / static_cast<double>(size), t));
+  b += fmt::format("      const {} v = xw[{}] * {};\n", t, before, powNeg("d", beta, t, false));
+  b += fmt::format("      const i64 oi = base + c * {}ll;\n", HW);
+  b += "      " + ks.store(bind.out, "oi", epi.apply(ks, "v", "oi", op.output()->type().shape, t)) + "    }\n  }\n";
+  ks.finish({gridFor(N * HW * chunks, 256, ks.target()), 1, 1}, 256, 0,
+            fmt::format("lrn: one thread per pixel and {} channels, walking them with the window in registers", CH));
   return Error::success();
 }
 
@@ -132,32 +162,49 @@ template <bool Softmax> Error classLoss(KernelSource& ks, const Node& op, const 
   return Error::success();
 }
 
-// dx of lrn, one thread per element: den_c for the channels whose windows hold this one,
-// dx_j = dy_j den_j^-beta - 2 alpha beta / size * x_j * sum_c dy_c x_c den_c^(-beta-1).
+// dx of lrn: with d_c = bias + k * (sum of x^2 over c's window), k = alpha / size,
+//   dx_j = dy_j d_j^-beta - 2 k beta x_j * sum over the c whose windows hold j of dy_c x_c d_c^(-beta-1),
+// and j is in c's window iff j - after <= c <= j + before. One thread per (image, pixel) walks
+// c = 0 .. C-1+before: x's window, and the last `size` terms t_c = dy_c x_c d_c^(-beta-1) with
+// the d, x and dy of the channel `before` back, in shift registers; dx_j comes out at c = j + before.
 Error lrnGrad(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
   const TensorType& x = op.input(0)->type();
-  int64_t N = x.shape[0], C = x.shape[1], HW = x.numel() / std::max<int64_t>(1, N * C), n = x.numel();
+  int64_t N = x.shape[0], C = x.shape[1], HW = x.numel() / std::max<int64_t>(1, N * C);
   int64_t size = op.attrs().getInt("size");
   double alpha = op.attrs().getFloat("alpha"), beta = op.attrs().getFloat("beta"), bias = op.attrs().getFloat("bias");
-  int64_t before = (size - 1) / 2, after = size - 1 - before;
+  int64_t before = (size - 1) / 2, after = size - 1 - before, H = before + 1;
   std::string t = computeType(op.output()->type().dtype);
   double k = alpha / static_cast<double>(size);
   std::string& b = ks.body;
-  b += gridLoop(n);
-  b += fmt::format("    const i64 p = o % {}, j = o / {} % {}, base = (o / {}) * {} + p;\n", HW, HW, C, HW * C, C * HW);
-  b += fmt::format("    auto den = [&](i64 c) -> {} {{ {} sq = 0; for (i64 q = max(c - {}ll, 0ll); q <= min(c + {}ll, {}ll); ++q) "
-                   "{{ const {} v = {}; sq += v * v; }} return {} + {} * sq; }};\n",
-                   t, t, before, after, C - 1, t, ks.load(bind.in[0], fmt::format("base + q * {}ll", HW), t), literal(bias, t),
-                   literal(k, t));
-  b += fmt::format("    {} acc = 0;\n    for (i64 c = max(j - {}ll, 0ll); c <= min(j + {}ll, {}ll); ++c) {{\n", t, after, before,
-                   C - 1);
-  b += fmt::format("      const {} dc = den(c);\n      acc += {} * {} * pow(dc, {});\n    }}\n", t,
-                   ks.load(bind.in[1], fmt::format("base + c * {}ll", HW), t),
-                   ks.load(bind.in[0], fmt::format("base + c * {}ll", HW), t), literal(-beta - 1, t));
-  b += fmt::format("    const {} v = {} * pow(den(j), {}) - {} * {} * acc;\n", t, ks.load(bind.in[1], "o", t), literal(-beta, t),
-                   literal(2 * k * beta, t), ks.load(bind.in[0], "o", t));
-  b += "    " + ks.store(bind.out, "o", epi.apply(ks, "v", "o", op.output()->type().shape, t)) + "  }\n";
-  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "lrn_grad: one thread per element");
+  auto xAt = [&](const std::string& ch) { return ks.load(bind.in[0], fmt::format("base + ({}) * {}ll", ch, HW), t); };
+  auto dyAt = [&](const std::string& ch) { return ks.load(bind.in[1], fmt::format("base + ({}) * {}ll", ch, HW), t); };
+  // Output channels in chunks of 32 per thread: a chunk [c0, c1) walks c from c0 - after (the
+  // terms its first outputs need) to c1 - 1 + before.
+  const int64_t CH = C > 48 ? 32 : C, chunks = (C + CH - 1) / CH;
+  b += gridLoop(N * HW * chunks);
+  b += fmt::format("    const i64 pix = o % {0}, n = o / {0} % {1}, c0 = o / {2} * {3}ll, c1 = min(c0 + {3}ll, {4}ll);\n", HW, N,
+                   N * HW, CH, C);
+  b += fmt::format("    const i64 base = n * {}ll + pix, cs = max(c0 - {}ll, 0ll);\n", C * HW, after);
+  b += fmt::format("    {} xw[{}], th[{}], dh[{}], xh[{}], gh[{}];\n", t, size, size, H, H, H);
+  b += fmt::format("    #pragma unroll\n    for (int i = 0; i < {}; ++i) {{ const i64 ch = cs + i - {}ll - 1; xw[i] = ch >= 0 && ch < {}ll ? {} : {}(0); th[i] = 0; }}\n",
+                   size, before, C, xAt("ch"), t);
+  b += fmt::format("    #pragma unroll\n    for (int i = 0; i < {}; ++i) {{ dh[i] = 1; xh[i] = 0; gh[i] = 0; }}\n", H);
+  b += fmt::format("    for (i64 c = cs; c < c1 + {}ll; ++c) {{\n", before);
+  b += fmt::format("      #pragma unroll\n      for (int i = 0; i + 1 < {}; ++i) {{ xw[i] = xw[i + 1]; th[i] = th[i + 1]; }}\n", size);
+  b += fmt::format("      #pragma unroll\n      for (int i = 0; i + 1 < {}; ++i) {{ dh[i] = dh[i + 1]; xh[i] = xh[i + 1]; gh[i] = gh[i + 1]; }}\n", H);
+  b += fmt::format("      xw[{}] = c + {}ll < {}ll ? {} : {}(0);\n", size - 1, after, C, xAt(fmt::format("c + {}ll", after)), t);
+  b += fmt::format("      {} sq = 0;\n      #pragma unroll\n      for (int i = 0; i < {}; ++i) sq += xw[i] * xw[i];\n", t, size);
+  b += fmt::format("      const {} d = {} + {} * sq;\n", t, literal(bias, t), literal(k, t));
+  b += fmt::format("      const {} g = c < {}ll ? {} : {}(0);\n", t, C, dyAt("c"), t);
+  b += fmt::format("      th[{}] = c < {}ll ? g * xw[{}] * {} : {}(0);\n", size - 1, C, before, powNeg("d", beta, t, true), t);
+  b += fmt::format("      dh[{}] = d; xh[{}] = xw[{}]; gh[{}] = g;\n", H - 1, H - 1, before, H - 1);
+  b += fmt::format("      if (c < c0 + {}ll) continue;\n", before);
+  b += fmt::format("      {} acc = 0;\n      #pragma unroll\n      for (int i = 0; i < {}; ++i) acc += th[i];\n", t, size);
+  b += fmt::format("      const {} v = gh[0] * {} - {} * xh[0] * acc;\n", t, powNeg("dh[0]", beta, t, false), literal(2 * k * beta, t));
+  b += fmt::format("      const i64 oi = base + (c - {}ll) * {}ll;\n", before, HW);
+  b += "      " + ks.store(bind.out, "oi", epi.apply(ks, "v", "oi", op.output()->type().shape, t)) + "    }\n  }\n";
+  ks.finish({gridFor(N * HW * chunks, 256, ks.target()), 1, 1}, 256, 0,
+            fmt::format("lrn_grad: one thread per pixel and {} channels, walking them with the windows in registers", CH));
   return Error::success();
 }
 
