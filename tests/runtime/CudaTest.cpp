@@ -420,6 +420,29 @@ TEST(CudaKernels, LrnAndItsGradientMatchReference) {
   }
 }
 
+// Max-pool gradients scatter from each window's first maximum: overlapping 3/2 windows, ties
+// (a constant image: every window's first element), random values, ceil mode.
+TEST(CudaKernels, MaxPoolGradientGoesToTheFirstMaximum) {
+  for (int variant = 0; variant < 2; ++variant) {
+    GraphBuilder b("poolgrad");
+    Value* x = b.input("x", f32({2, 3, 9, 9}));
+    Value* dy = b.input("dy", f32({2, 3, 4, 4}));
+    Value* dx = b.op(ops::MaxPool2dGrad, {x, dy},
+                     {{"kernel", std::vector<int64_t>{3, 3}}, {"stride", std::vector<int64_t>{2, 2}}, {"ceil_mode", int64_t{1}}},
+                     "dx");
+    auto g = b.finish({dx});
+    ASSERT_TRUE(g) << g.error().message();
+    Tensor xv = variant == 0 ? test::randomTensor(f32({2, 3, 9, 9}), 41) : Tensor(f32({2, 3, 9, 9}));
+    if (variant == 1)
+      for (int64_t i = 0; i < xv.numel(); ++i)
+        xv.set(i, 1.0);
+    std::vector<Tensor> in{xv, test::randomTensor(f32({2, 3, 4, 4}), 42)};
+    auto original = (*g)->clone();
+    SCOPED_TRACE(variant == 0 ? "random" : "constant (ties)");
+    expectEmulationMatchesReference(*original, planned(std::move(*g)), in, target(CudaPrecision::F32), {1e-6, 1e-5});
+  }
+}
+
 TEST(CudaKernels, NarrowAlexNetMatchesReference) {
   for (CudaPrecision p : {CudaPrecision::F32, CudaPrecision::TF32}) {
     AlexNetOptions o;

@@ -91,6 +91,30 @@ template <bool IsMax> Error pool2dGrad(KernelSource& ks, const Node& op, const B
   size_t dyBuf = bind.in[IsMax ? 1 : 0];
   int64_t n = op.output()->type().numel();
   std::string& b = ks.body;
+  if (IsMax && op.output()->type().dtype == DType::F32 && epi.empty()) {
+    // f32: one thread per pool output finds its window's maximum once (as the forward does) and
+    // adds the gradient there (atomicAdd into dx, which the runtime zeroes first). The
+    // per-element form re-finds the maximum of every window holding the element (up to four
+    // windows of nine for 3/2 pooling). Where windows share a maximum, the order of their
+    // additions varies between runs.
+    int64_t outs = numElements(dys);
+    b += gridLoop(outs);
+    b += fmt::format("    const int ow = (int)(o % {}), oh = (int)(o / {} % {});\n    const i64 plane = o / {};\n", OW, OW, OH,
+                     OH * OW);
+    b += fmt::format("    const int h0 = oh * {} - {}, w0 = ow * {} - {};\n", st[0], pad[0], st[1], pad[1]);
+    b += "    float best = sinter_neg_inf<float>();\n    int bestAt = -1;\n";
+    b += fmt::format("    for (int kh = 0; kh < {}; ++kh)\n      for (int kw = 0; kw < {}; ++kw) {{\n", k[0], k[1]);
+    b += fmt::format("        const int hh = h0 + kh * {}, ww = w0 + kw * {};\n", d[0], d[1]);
+    b += fmt::format("        if ((unsigned)hh >= {}u || (unsigned)ww >= {}u) continue;\n", H, W);
+    b += fmt::format("        const float v = {};\n", ks.load(bind.in[0], fmt::format("plane * {} + hh * {} + ww", H * W, W), "float"));
+    b += "        if (bestAt < 0 || v != v || v > best) { best = v; bestAt = hh * " + std::to_string(W) + " + ww; }\n      }\n";
+    b += fmt::format("    if (bestAt >= 0) atomicAdd(&{}[plane * {} + bestAt], {});\n  }}\n", KernelSource::buf(bind.out), H * W,
+                     ks.load(dyBuf, "o", "float"));
+    ks.kernel().zeroBuffers.push_back(bind.out);
+    ks.finish({gridFor(outs, 256, ks.target()), 1, 1}, 256, 0,
+              "max_pool2d_grad: one thread per pool output, atomic add at its window's maximum");
+    return Error::success();
+  }
   b += gridLoop(n);
   b += fmt::format("    const int iw = (int)(o % {}), ih = (int)(o / {} % {});\n    const i64 plane = o / {};\n    {} acc = 0;\n",
                    W, W, H, H * W, t);
