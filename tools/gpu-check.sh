@@ -110,7 +110,7 @@ try:
             anchor[(r["batch"], r["prec"], r["mode"], r["compiled"])] = r["median_ms"]
 except Exception:
     pass
-print(f"{'case':<22}{'sinter ms':>11}{'min ms':>9}{'TFLOP/s':>9}{'% floor':>9}{'cold s':>8}{'cached s':>9}   anchor (same run)")
+print(f"{'case':<22}{'sinter ms':>11}{'min ms':>9}{'TFLOP/s':>9}{'% floor':>9}{'cold s':>8}{'cached s':>9}{'kern s':>8}   anchor (same run)")
 for name, batch, prec, mode in (("b128-f32", 128, "fp32", "infer"), ("b128-tf32", 128, "tf32", "infer"),
                                 ("b128-f32-train", 128, "fp32", "train"), ("b128-tf32-train", 128, "tf32", "train"),
                                 ("b1-f32", 1, "fp32", "infer"), ("b1-tf32", 1, "tf32", "infer")):
@@ -120,10 +120,11 @@ for name, batch, prec, mode in (("b128-f32", 128, "fp32", "infer"), ("b128-tf32"
     tf = grab(f"bench-{name}.txt", r"([\d.]+) TFLOP/s achieved")
     fl = grab(f"bench-{name}.txt", r"this step is at ([\d.]+)% of it")
     comp = grab(f"bench-{name}.txt", r"cold ([\d.]+) s .*cached ([\d.]+) s")
+    kern = grab(f"bench-{name}.txt", r"from the cache: ([\d.]+) s")
     eager, compiled = anchor.get((batch, prec, mode, False)), anchor.get((batch, prec, mode, True))
     a = ", ".join(x for x in (f"eager {eager} ms" if eager else "", f"compiled {compiled} ms" if compiled else "") if x)
     print(f"{name:<22}{step[0]:>11}{step[1]:>9}{tf[0] if tf else '-':>9}{fl[0] if fl else '-':>9}"
-          f"{comp[0] if comp else '-':>8}{comp[1] if comp else '-':>9}   {a or '-'}")
+          f"{comp[0] if comp else '-':>8}{comp[1] if comp else '-':>9}{kern[0] if kern else '-':>8}   {a or '-'}")
 PY
 echo "tests: $tests | memcheck: $memcheck | parity vs PyTorch: $parity | anchor: $anchor"
 exit $status

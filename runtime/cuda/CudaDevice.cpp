@@ -301,6 +301,7 @@ Expected<std::unique_ptr<CudaExecutable>> CudaExecutable::create(std::shared_ptr
     impl->functions.push_back(f);
     impl->stats.cacheHits += (*bins)[i].cacheHit;
   }
+  impl->stats.kernelSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // Device memory: the arena (plain cuMemAlloc, never managed), inputs, weights, constants.
   int64_t arenaBytes = 0;
   for (const auto& n : g->nodes())

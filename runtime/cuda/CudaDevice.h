@@ -36,7 +36,8 @@ struct CudaRunOptions {
 };
 
 struct CudaCompileStats {
-  double seconds = 0;       ///< codegen + NVRTC (or cache) + module load
+  double seconds = 0;       ///< everything create() does: codegen, NVRTC or cache, module load, uploads
+  double kernelSeconds = 0; ///< codegen + NVRTC (or the cache) + module load, without the uploads
   size_t kernels = 0, cacheHits = 0;
   CudaDeviceInfo device;
 };

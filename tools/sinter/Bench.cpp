@@ -72,9 +72,9 @@ Error benchCuda(std::shared_ptr<const Graph> graph, const std::vector<Tensor>& i
              graph->updates().empty() ? "inference" : "training");
   fmt::print("target: cuda ({}, sm_{}, {} SMs at {:.0f} MHz; {})\n", gpu.name, gpu.sm, gpu.multiprocessors,
              gpu.clockKHz / 1e3, tf32 ? "tf32 tensor cores" : "f32 FFMA");
-  fmt::print("compile: cold {:.3f} s (NVRTC, {} kernels); cached {:.3f} s ({} of {} from the cache, incl. module load "
-             "and weight upload)\n",
-             coldSeconds, prog->kernels.size(), st.seconds, st.cacheHits, st.kernels);
+  fmt::print("compile: cold {:.3f} s (NVRTC, {} kernels); cached {:.3f} s ({} of {} from the cache: {:.3f} s for "
+             "codegen, cache and module load, the rest allocation and weight upload)\n",
+             coldSeconds, prog->kernels.size(), st.seconds, st.cacheHits, st.kernels, st.kernelSeconds);
   fmt::print("step: median {:.3f} ms, min {:.3f} ms over {} iterations ({} warm-up), device time of one CUDA graph "
              "replay\n",
              median, best, o.iters, o.warmup);
