@@ -2,14 +2,14 @@
 // cross-entropy of the logits (the classifier's output, or the input of its final softmax)
 // against a new `labels` input (i64, the logits' shape without the class axis); the logits stay
 // as output 1. Dropout switches to training mode and reads a new `step` input (i64 scalar), so
-// each training step draws new masks. A graph whose output 0 is already a float scalar is
+// each training step draws new masks (keyed by PassContext::dropoutSeed when set). A graph whose output 0 is already a float scalar is
 // taken as its own loss (only the dropout change applies).
 #include "ir/ops/Ops.h"
 #include "passes/Passes.h"
 
 namespace sinter {
 
-Expected<bool> addLoss(Graph& g, const PassContext&) {
+Expected<bool> addLoss(Graph& g, const PassContext& ctx) {
   if (g.outputs().empty())
     return makeError("add-loss: the graph has no outputs");
   bool changed = false;
@@ -25,6 +25,8 @@ Expected<bool> addLoss(Graph& g, const PassContext&) {
     for (Node* d : drops) {
       Attrs a = d->attrs();
       a.set("training", int64_t{1});
+      if (ctx.dropoutSeed)
+        a.set("seed", static_cast<int64_t>(*ctx.dropoutSeed));
       auto n = g.addNode(ops::Dropout, {d->input(0), step}, a, {}, d);
       if (!n)
         return n.error().context("add-loss");

@@ -6,6 +6,7 @@
 #include "ir/Graph.h"
 
 #include <functional>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -28,6 +29,9 @@ struct PassContext {
   /// Training graphs keep dropout and get add-loss, autodiff and optimizer.
   bool training = false;
   OptimizerOptions optimizer;
+  /// add-loss: when set, every dropout's Philox key (its `seed` attribute) becomes this value,
+  /// so a training run's seed decides its masks.
+  std::optional<uint64_t> dropoutSeed;
 };
 
 /// Every pass: Expected<bool> pass(Graph&, const PassContext&) -> changed, or an error.

@@ -7,7 +7,9 @@
 
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <unordered_set>
 
@@ -178,12 +180,24 @@ Error exportOnnxFile(const Graph& g, const std::string& path, const OnnxExportOp
       return makeError("{}: cannot write: {}", path, std::strerror(errno));
     }
   }
+  // On disk before the rename (so a power loss cannot leave the new name on an empty file), and
+  // the directory entry after it.
+  auto syncPath = [](const std::string& p, int flags) {
+    int fd = ::open(p.c_str(), flags);
+    if (fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+    }
+  };
+  syncPath(tmp, O_RDONLY);
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::remove(tmp.c_str());
     return makeError("{}: cannot rename into place: {}", path, ec.message());
   }
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  syncPath(dir.empty() ? "." : dir, O_RDONLY | O_DIRECTORY);
   return Error::success();
 }
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <system_error>
 
 namespace sinter {
 
@@ -183,6 +184,9 @@ public:
     auto rgb = decodeImageFile(path, &h, &w);
     if (!rgb)
       return rgb.error();
+    // An extreme aspect ratio would blow the short-side resize up (1 x 20000 -> 256 x 5 million).
+    if (std::max(h, w) > 32 * std::min(h, w))
+      return makeError("{}: {}x{} pixels: an aspect ratio over 32:1", path, w, h);
     // Resize so the short side is side*256/224 (the paper's 256 for 224), then crop side x side:
     // random position and flip when augmenting, else the centre.
     int64_t shortSide = std::max<int64_t>(side, side * 256 / 224);
@@ -226,9 +230,9 @@ Expected<std::unique_ptr<ImageFolder>> scanFolder(const fs::path& dir, const std
   if (classes)
     d->classNames = *classes;
   else {
-    for (const auto& e : fs::directory_iterator(dir, ec))
-      if (e.is_directory())
-        d->classNames.push_back(e.path().filename().string());
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+      if (it->is_directory(ec))
+        d->classNames.push_back(it->path().filename().string());
     if (ec)
       return makeError("{}: cannot list: {}", dir.string(), ec.message());
     std::sort(d->classNames.begin(), d->classNames.end());
@@ -240,9 +244,9 @@ Expected<std::unique_ptr<ImageFolder>> scanFolder(const fs::path& dir, const std
     if (!fs::is_directory(cd))
       continue; // a class with no examples in this split
     std::vector<std::string> imgs;
-    for (const auto& e : fs::recursive_directory_iterator(cd, ec))
-      if (e.is_regular_file() && isImage(e.path()))
-        imgs.push_back(e.path().string());
+    for (fs::recursive_directory_iterator it(cd, ec), end; !ec && it != end; it.increment(ec))
+      if (it->is_regular_file(ec) && isImage(it->path()))
+        imgs.push_back(it->path().string());
     if (ec)
       return makeError("{}: cannot list: {}", cd.string(), ec.message());
     std::sort(imgs.begin(), imgs.end());
@@ -353,11 +357,22 @@ BatchLoader::~BatchLoader() {
 }
 
 void BatchLoader::produce() {
+  try {
+    produceBatches();
+  } catch (const std::exception& e) { // e.g. out of memory: reported by next(), never thrown across threads
+    std::lock_guard<std::mutex> l(mu_);
+    ready_.emplace_back(makeError("preparing batches of {}: {}", data_.describe(), e.what()));
+    done_ = true;
+    cv_.notify_all();
+  }
+}
+
+void BatchLoader::produceBatches() {
   const int64_t C = data_.channels(), S = o_.side, per = C * S * S, n = data_.size();
   for (int64_t b = o_.firstBatch; b < batches_; ++b) {
     {
       std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [&] { return stop_ || static_cast<int>(ready_.size()) < o_.prefetch; });
+      cv_.wait(l, [&] { return stop_ || static_cast<int>(ready_.size()) < std::max(o_.prefetch, 1); });
       if (stop_)
         return;
     }
@@ -378,15 +393,25 @@ void BatchLoader::produce() {
       for (int64_t k = k0; k < k1; ++k) {
         int64_t pos = b * o_.batch + k, ex = order_[static_cast<size_t>(pos)];
         Augment a{o_.seed, static_cast<uint64_t>(o_.epoch) * static_cast<uint64_t>(n) + static_cast<uint64_t>(pos)};
-        errors[static_cast<size_t>(k)] = data_.decode(ex, S, px.data() + k * per, o_.augment ? &a : nullptr);
+        try { // (a decoder running out of memory must not take the process down from this thread)
+          errors[static_cast<size_t>(k)] = data_.decode(ex, S, px.data() + k * per, o_.augment ? &a : nullptr);
+        } catch (const std::exception& e) {
+          errors[static_cast<size_t>(k)] = makeError("example {} of {}: {}", ex, data_.describe(), e.what());
+        }
         lb[static_cast<size_t>(k)] = data_.label(ex);
       }
     };
     int64_t threads = std::clamp<int64_t>(o_.threads, 1, std::max<int64_t>(1, count / 8));
     std::vector<std::thread> pool;
-    for (int64_t t = 1; t < threads; ++t)
-      pool.emplace_back(work, count * t / threads, count * (t + 1) / threads);
+    int64_t started = 1;
+    try {
+      for (; started < threads; ++started)
+        pool.emplace_back(work, count * started / threads, count * (started + 1) / threads);
+    } catch (const std::system_error&) { // no more threads: this one decodes the rest
+    }
     work(0, count / threads);
+    for (int64_t t = started; t < threads; ++t)
+      work(count * t / threads, count * (t + 1) / threads);
     for (auto& th : pool)
       th.join();
     Error err = Error::success();

@@ -96,6 +96,7 @@ public:
 
 private:
   void produce();
+  void produceBatches();
   const Dataset& data_;
   LoaderOptions o_;
   std::vector<int64_t> order_;

@@ -2,6 +2,8 @@
 // into an Error naming the file (libjpeg reports through longjmp, libpng likewise).
 #include "ir/Error.h"
 
+#include <fmt/format.h>
+
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +16,8 @@
 namespace sinter {
 
 namespace {
+
+constexpr uint64_t kMaxPixels = uint64_t{1} << 28; // 268 megapixels (0.8 GB of RGB)
 
 struct JpegError {
   jpeg_error_mgr mgr;
@@ -49,6 +53,12 @@ bool decodeJpeg(JpegState& s) {
   jpeg_create_decompress(&s.cinfo);
   jpeg_stdio_src(&s.cinfo, s.file);
   jpeg_read_header(&s.cinfo, TRUE);
+  if (static_cast<uint64_t>(s.cinfo.image_width) * s.cinfo.image_height > kMaxPixels) {
+    std::snprintf(s.err.message, sizeof s.err.message, "%ux%u pixels: larger than Sinter decodes (%llu)",
+                  s.cinfo.image_width, s.cinfo.image_height, static_cast<unsigned long long>(kMaxPixels));
+    jpeg_destroy_decompress(&s.cinfo);
+    return false;
+  }
   s.cinfo.out_color_space = JCS_RGB;
   jpeg_start_decompress(&s.cinfo);
   s.h = s.cinfo.output_height;
@@ -100,6 +110,11 @@ bool decodePng(PngState& s) {
   png_read_update_info(s.png, s.info);
   s.w = png_get_image_width(s.png, s.info);
   s.h = png_get_image_height(s.png, s.info);
+  if (static_cast<uint64_t>(s.w) * static_cast<uint64_t>(s.h) > kMaxPixels) {
+    s.message = fmt::format("{}x{} pixels: larger than Sinter decodes ({})", s.w, s.h, kMaxPixels);
+    png_destroy_read_struct(&s.png, &s.info, nullptr);
+    return false;
+  }
   if (png_get_rowbytes(s.png, s.info) != static_cast<size_t>(s.w) * 3) {
     s.message = "unexpected pixel layout";
     png_destroy_read_struct(&s.png, &s.info, nullptr);

@@ -141,6 +141,10 @@ def resume(tmp):
     check(wa.keys() == wb.keys() and wdiff == 0.0, f"final weights equal (largest difference {wdiff:g})")
     meta = {p.key: p.value for p in onnx.load(b).metadata_props}
     check(meta.get("sinter.step") == "12", f"the checkpoint records step 12 (metadata {json.dumps(meta)[:200]})")
+    again = sinter(*narrow("--steps", "12", "--checkpoint", b, "--log", lb, "--resume", b))
+    meta = {p.key: p.value for p in onnx.load(b).metadata_props}
+    check(again.returncode == 0 and meta.get("sinter.step") == "12" and sorted(losses(lb)) == list(range(1, 13)),
+          "resuming a run that already reached --steps takes no further step")
 
 
 def kill9(tmp):

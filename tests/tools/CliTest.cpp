@@ -435,6 +435,8 @@ TEST_F(Cli, TrainReportsBadDataWithTheFileName) {
   fs::create_directories(path("empty/a"));
   expectError("train alexnet-narrow --data folder:empty --target reference",
               "empty: no .jpg, .jpeg or .png images in its class folders");
+  expectError("train alexnet-narrow --data fashion-mnist:fm --batch 4 --classes 5 --target reference",
+              "alexnet-narrow: the model scores 5 classes but the data has 10");
   expectError("train alexnet-narrow --data fashion-mnist --plot curves.png --target reference",
               "--plot curves.png: Sinter writes SVG plots (name the file .svg)");
   expectError("train alexnet-narrow --data fashion-mnist --resume nope.onnx --target reference",

@@ -66,6 +66,20 @@ struct LoopState {
   uint64_t seed = 0;
 };
 
+// An integer metadata value (exact: seeds may exceed 2^53).
+template <class Int>
+Expected<Int> parseInteger(const std::map<std::string, std::string>& m, const std::string& key, const std::string& path) {
+  auto it = m.find(key);
+  if (it == m.end())
+    return makeError("{}: not a sinter checkpoint (no '{}' in its metadata)", path, key);
+  Int v{};
+  const std::string& t = it->second;
+  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (ec != std::errc() || p != t.data() + t.size())
+    return makeError("{}: metadata '{}' = '{}' is not an integer", path, key, t);
+  return v;
+}
+
 Expected<double> parseNumber(const std::map<std::string, std::string>& m, const std::string& key, const std::string& path) {
   auto it = m.find(key);
   if (it == m.end())
@@ -91,9 +105,14 @@ std::pair<double, double> scoreBatch(const Tensor& scores, const Tensor& labels,
   int64_t right = 0;
   for (int64_t r = 0; r < count; ++r) {
     const float* row = s.data() + r * C;
+    int64_t label = l[static_cast<size_t>(r)];
+    if (label < 0 || label >= C) { // (the caller checks the model scores every class)
+      loss += INFINITY;
+      continue;
+    }
     int64_t best = std::max_element(row, row + C) - row;
-    right += best == l[static_cast<size_t>(r)];
-    double target = row[l[static_cast<size_t>(r)]];
+    right += best == label;
+    double target = row[label];
     if (probs)
       loss -= std::log(std::max(target, 1e-30));
     else {
@@ -137,10 +156,13 @@ Error writePlot(const std::string& path, const std::vector<Metric>& rows, const 
   for (const Metric& m : rows)
     maxStep = std::max(maxStep, static_cast<double>(m.step));
   const double W = 900, H = 340, L = 60, R = 20, T = 40, B = 40, PW = (W - L - R - 40) / 2, PH = H - T - B;
+  std::string safeTitle;
+  for (char c : title)
+    safeTitle += c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : std::string(1, c);
   std::string svg = fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" "
                                 "font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
                                 "<text x=\"{}\" y=\"20\" font-size=\"14\">{}</text>\n",
-                                W, H, L, title);
+                                W, H, L, safeTitle);
   auto panel = [&](double x0, const std::string& name, double lo, double hi,
                    const std::vector<std::pair<std::vector<std::pair<double, double>>, std::string>>& series,
                    const std::vector<std::string>& labels) {
@@ -286,11 +308,12 @@ private:
   bool tty_ = false;
 };
 
-Error runPasses(Graph& g, bool training, const OptimizerOptions& opt) {
+Error runPasses(Graph& g, bool training, const OptimizerOptions& opt, uint64_t seed) {
   PassContext ctx;
   ctx.evaluate = evaluateNode;
   ctx.training = training;
   ctx.optimizer = opt;
+  ctx.dropoutSeed = seed;
   auto r = runPipeline(g, defaultPipeline(training), ctx, PipelineOptions{});
   return r ? Error::success() : r.error();
 }
@@ -366,9 +389,11 @@ Error train(const TrainOpts& o) {
   auto forward = loadForTraining(o, *data->train, &side);
   if (!forward)
     return forward.error();
-  if (o.classes == 0 && !(*forward)->outputs().empty()) {
+  {
     const TensorType& out = (*forward)->outputs()[0]->type();
-    if (out.rank() == 2 && out.shape[1] < data->train->classes())
+    if (out.rank() != 2 || out.shape[0] != o.batch)
+      return makeError("{}: output 0 is {}; a classifier's scores [batch, classes] are expected", o.model, out.str());
+    if (out.shape[1] < data->train->classes())
       return makeError("{}: the model scores {} classes but the data has {}", o.model, out.shape[1],
                        data->train->classes());
   }
@@ -387,21 +412,35 @@ Error train(const TrainOpts& o) {
     if (!s)
       return s.error();
     saved = std::move(*s);
-    auto get = [&](const char* k) { return parseNumber(saved.metadata, k, o.resume); };
-    for (const char* k : {"sinter.epoch", "sinter.batch_in_epoch", "sinter.step", "sinter.lr", "sinter.best_loss",
-                          "sinter.bad_epochs", "sinter.seed", "sinter.batch"})
-      if (auto v = get(k); !v)
+    auto integer = [&](const char* k) { return parseInteger<int64_t>(saved.metadata, k, o.resume); };
+    for (const char* k : {"sinter.epoch", "sinter.batch_in_epoch", "sinter.step", "sinter.bad_epochs", "sinter.batch"})
+      if (auto v = integer(k); !v)
         return v.error();
-    st.epoch = static_cast<int64_t>(*get("sinter.epoch"));
-    st.batchInEpoch = static_cast<int64_t>(*get("sinter.batch_in_epoch"));
-    st.step = static_cast<int64_t>(*get("sinter.step"));
-    st.lr = *get("sinter.lr");
-    st.bestLoss = *get("sinter.best_loss");
-    st.badEpochs = static_cast<int64_t>(*get("sinter.bad_epochs"));
-    st.seed = static_cast<uint64_t>(*get("sinter.seed"));
-    if (static_cast<int64_t>(*get("sinter.batch")) != o.batch)
+    for (const char* k : {"sinter.lr", "sinter.best_loss"})
+      if (auto v = parseNumber(saved.metadata, k, o.resume); !v)
+        return v.error();
+    auto seed = parseInteger<uint64_t>(saved.metadata, "sinter.seed", o.resume);
+    if (!seed)
+      return seed.error();
+    st.epoch = *integer("sinter.epoch");
+    st.batchInEpoch = *integer("sinter.batch_in_epoch");
+    st.step = *integer("sinter.step");
+    st.lr = *parseNumber(saved.metadata, "sinter.lr", o.resume);
+    st.bestLoss = *parseNumber(saved.metadata, "sinter.best_loss", o.resume);
+    st.badEpochs = *integer("sinter.bad_epochs");
+    st.seed = *seed;
+    int64_t savedBatch = *integer("sinter.batch");
+    if (savedBatch != o.batch)
       return makeError("{}: saved with --batch {}, resumed with --batch {} (the epoch position would not match)",
-                       o.resume, static_cast<int64_t>(*get("sinter.batch")), o.batch);
+                       o.resume, savedBatch, o.batch);
+    int64_t batches = data->train->size() / o.batch;
+    if (st.epoch < 0 || st.step < 0 || st.batchInEpoch < 0 || st.batchInEpoch >= std::max<int64_t>(batches, 1) ||
+        !(st.lr > 0) || st.badEpochs < 0)
+      return makeError("{}: its training position (epoch {}, batch {} of {}, step {}, lr {:g}) does not fit this data",
+                       o.resume, st.epoch, st.batchInEpoch, batches, st.step, st.lr);
+    if (saved.metadata["sinter.data"] != o.data)
+      fmt::print(stderr, "warning: {}: saved while training on --data {}, resumed on --data {}\n", o.resume,
+                 saved.metadata["sinter.data"], o.data);
     if (saved.metadata["sinter.optimizer"] != o.optimizer)
       return makeError("{}: saved with --optimizer {}, resumed with {}", o.resume, saved.metadata["sinter.optimizer"],
                        o.optimizer);
@@ -433,10 +472,10 @@ Error train(const TrainOpts& o) {
   opt.weightDecay = o.weightDecay;
   progress("building the training graph ...");
   auto trainGraph = (*forward)->clone();
-  if (Error e = runPasses(*trainGraph, true, opt))
+  if (Error e = runPasses(*trainGraph, true, opt, st.seed))
     return e.context(o.model);
   auto evalGraph = (*forward)->clone();
-  if (Error e = runPasses(*evalGraph, false, opt))
+  if (Error e = runPasses(*evalGraph, false, opt, st.seed))
     return e.context(o.model);
   progressDone();
   std::shared_ptr<const Graph> trainShared(std::move(trainGraph)), evalShared(std::move(evalGraph));
@@ -621,6 +660,10 @@ Error train(const TrainOpts& o) {
     double runLoss = 0, runAcc = 0;
     int64_t runN = 0;
     for (;;) {
+      if (o.steps && st.step >= o.steps) { // (a resumed run may already be there)
+        stop = true;
+        break;
+      }
       auto b = loader.next();
       if (!b)
         return b.error();
@@ -662,10 +705,6 @@ Error train(const TrainOpts& o) {
         mid.epoch = epoch;
         if (Error e = checkpoint(mid))
           return e;
-      }
-      if (o.steps && st.step >= o.steps) {
-        stop = true;
-        break;
       }
     }
     bar.done();
@@ -752,7 +791,7 @@ Action addTrain(CLI::App& app) {
       ->check(CLI::IsMember({"f32", "tf32"}));
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)")->check(CLI::Range(0, 1024));
   cmd->add_option("--seed", o->seed, "seed of the initial weights (built-ins), the shuffling, the augmentation and "
-                                     "dropout");
+                                     "the dropout masks");
   cmd->add_option("--input-size", o->inputSize, "side the images are resized to (bilinear); default: the built-in's "
                                                 "(227, 224, 67) or the data's own (28 for Fashion-MNIST)")
       ->check(CLI::Range(1, 4096));
