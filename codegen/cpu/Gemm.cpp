@@ -128,6 +128,10 @@ struct ItemGemm {
   std::function<Value*(Value* segment)> aBase;
   // Packs B[k0 : k0 + kc][this item's columns] of a segment into bpack as panels of NR.
   std::function<void(Value* segment, Value* k0, Value* kc)> packB;
+  // When set (A stored transposed), packs A[this item's rows][k0 : k0 + kc] into apack, rows of
+  // KC floats, which the micro-kernel then reads instead of A.
+  std::function<void(Value* segment, Value* k0, Value* kc)> packA;
+  Value* apack = nullptr;
   // Applied to every element of the finished tile: value, row (in item), column (in item).
   std::function<Value*(Value* v, Value* row, Value* col)> finish;
 };
@@ -144,18 +148,22 @@ void emitItemGemm(KernelBuilder& kb, const ItemGemm& g) {
     Value* k0 = b.CreateMul(kbi, kb.c64(kKC));
     Value* kc = smin(b, kb.c64(kKC), b.CreateSub(kb.c64(g.K), k0));
     g.packB(seg, k0, kc);
+    if (g.packA)
+      g.packA(seg, k0, kc);
     Value* mTiles = b.CreateUDiv(b.CreateAdd(g.mRows, kb.c64(kMR - 1)), kb.c64(kMR));
     Value* panels = b.CreateUDiv(b.CreateAdd(g.nCols, kb.c64(NR - 1)), kb.c64(NR));
     kb.loop(kb.c64(0), mTiles, [&](Value* mt) {
       Value* m = b.CreateMul(mt, kb.c64(kMR));
       Value* mValid = smin(b, kb.c64(kMR), b.CreateSub(g.mRows, m));
-      Value* a = b.CreateInBoundsGEP(kb.f32(), A, b.CreateAdd(b.CreateMul(m, kb.c64(g.lda)), k0));
+      Value* a = g.packA ? b.CreateInBoundsGEP(kb.f32(), g.apack, b.CreateMul(m, kb.c64(kKC)))
+                         : b.CreateInBoundsGEP(kb.f32(), A, b.CreateAdd(b.CreateMul(m, kb.c64(g.lda)), k0));
+      const int64_t lda = g.packA ? kKC : g.lda;
       kb.loop(kb.c64(0), panels, [&](Value* j) {
         Value* col = b.CreateMul(j, kb.c64(NR));
         Value* nValid = smin(b, kb.c64(NR), b.CreateSub(g.nCols, col));
         Value* bp = b.CreateInBoundsGEP(kb.f32(), g.bpack, b.CreateMul(j, kb.c64(kKC * NR)));
         Value* c = b.CreateInBoundsGEP(kb.f32(), g.C, b.CreateAdd(b.CreateMul(m, kb.c64(g.ldc)), col));
-        b.CreateCall(micro, {a, kb.c64(g.lda), bp, kc, c, kb.c64(g.ldc), b.CreateICmpSGT(sk, kb.c64(0)), mValid, nValid});
+        b.CreateCall(micro, {a, kb.c64(lda), bp, kc, c, kb.c64(g.ldc), b.CreateICmpSGT(sk, kb.c64(0)), mValid, nValid});
       }, "panel");
     }, "mtile");
   }, "kblock");
@@ -267,19 +275,21 @@ Error emitGemmPacked(KernelBuilder& kb, const Node& gemm, const Binding& bind, c
   int64_t NR = nr(kb);
   const Shape& a = gemm.input(0)->type().shape;
   const Shape& wshape = gemm.input(1)->type().shape;
-  bool tb = gemm.attrs().getInt("trans_b") != 0;
+  bool ta = gemm.attrs().getInt("trans_a") != 0, tb = gemm.attrs().getInt("trans_b") != 0;
   double alpha = gemm.attrs().getFloat("alpha"), beta = gemm.attrs().getFloat("beta");
-  int64_t M = a[0], K = a[1], N = tb ? wshape[0] : wshape[1];
+  int64_t M = ta ? a[1] : a[0], K = ta ? a[0] : a[1], N = tb ? wshape[0] : wshape[1];
   int64_t NC = std::min<int64_t>(roundUp(N, NR), 4 * NR);
   int64_t MC = std::min<int64_t>(M, 16 * kMR);
   int64_t nChunks = (N + NC - 1) / NC, mChunks = (M + MC - 1) / MC;
   int64_t bpackFloats = (NC / NR) * kKC * NR;
   kb.kernel().items = mChunks * nChunks;
-  kb.kernel().scratchBytes = bpackFloats * 4 + 64;
+  // trans_a (weight gradients dy^T x): the item's rows of A^T are packed per K block as well.
+  kb.kernel().scratchBytes = bpackFloats * 4 + (ta ? MC * kKC * 4 : 0) + 64;
   Value* x = kb.buffer(bind.in[0]);
   Value* w = kb.buffer(bind.in[1]);
   Value* y = kb.buffer(bind.out);
   Value* bpack = kb.scratch();
+  Value* apack = b.CreateInBoundsGEP(b.getInt8Ty(), kb.scratch(), kb.c64(bpackFloats * 4));
   Shape biasShape = gemm.numInputs() > 2 ? gemm.input(2)->type().shape : Shape{};
   kb.loop(kb.begin(), kb.end(), [&](Value* item) {
     Value* nc = b.CreateURem(item, kb.c64(nChunks));
@@ -291,6 +301,18 @@ Error emitGemmPacked(KernelBuilder& kb, const Node& gemm, const Binding& bind, c
     gm.lda = K;
     gm.mRows = smin(b, kb.c64(MC), b.CreateSub(kb.c64(M), m0));
     gm.K = K;
+    if (ta) { // x is [K, M]: A[m][k] = x[k][m]; a K block's rows are contiguous in x
+      gm.apack = apack;
+      gm.packA = [&](Value*, Value* k0, Value* kc) {
+        kb.loop(kb.c64(0), kc, [&](Value* kk) {
+          Value* src = b.CreateInBoundsGEP(kb.f32(), x, b.CreateAdd(b.CreateMul(b.CreateAdd(k0, kk), kb.c64(M)), m0));
+          kb.loop(kb.c64(0), gm.mRows, [&](Value* r) {
+            Value* v = b.CreateLoad(kb.f32(), b.CreateInBoundsGEP(kb.f32(), src, r));
+            b.CreateStore(v, b.CreateInBoundsGEP(kb.f32(), apack, b.CreateAdd(b.CreateMul(r, kb.c64(kKC)), kk)));
+          }, "r");
+        }, "ka");
+      };
+    }
     gm.C = b.CreateInBoundsGEP(kb.f32(), y, b.CreateAdd(b.CreateMul(m0, kb.c64(N)), col0));
     gm.ldc = N;
     gm.nCols = smin(b, kb.c64(NC), b.CreateSub(kb.c64(N), col0));

@@ -23,7 +23,8 @@ Error emitDirectConv(KernelBuilder& kb, const Node& conv, const ConvShape& cs, c
                      const Epilogue& epi, llvm::Module& m, CpuProgram& program, const CpuTarget& target,
                      bool gradInput = false);
 
-/// f32 gemm (trans_a = 0): y[M x N] = alpha * x[M x K] * op(w) + beta * c, then the epilogue.
+/// f32 gemm: y[M x N] = alpha * op(x) * op(w) + beta * c, then the epilogue (x^T packed per K
+/// block when trans_a).
 Error emitGemmPacked(KernelBuilder& kb, const Node& gemm, const Binding& bind, const Epilogue& epi);
 
 /// f32 gemm with trans_b = 1 and few rows (FC layers at small batch): dot products streaming w.

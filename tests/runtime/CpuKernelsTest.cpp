@@ -106,20 +106,24 @@ INSTANTIATE_TEST_SUITE_P(
                     GradCase{{2, 64, 7, 7}, {40, 32, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 2}));  // > one column chunk
 
 TEST(CpuKernels, GemmPathsMatchReference) {
-  for (int64_t m : {1, 5, 32, 40}) // dot product up to 32 rows, packed above
-    for (bool tb : {true, false}) {
-      GraphBuilder b("gemm");
-      Value* x = b.input("x", f32({m, 37}));
-      Shape ws = tb ? Shape{19, 37} : Shape{37, 19};
-      Value* w = b.param("w", f32(ws), test::randomTensor(f32(ws), 3));
-      Value* bias = b.param("b", f32({19}), test::randomTensor(f32({19}), 4));
-      Value* y = b.op(ops::Gemm, {x, w, bias}, {{"trans_b", int64_t{tb}}, {"alpha", 0.5}}, "y");
-      y = b.relu(y, "r");
-      auto g = b.finish({y});
-      ASSERT_TRUE(g) << g.error().message();
-      SCOPED_TRACE(fmt::format("m={} trans_b={}", m, tb));
-      expectCpuMatchesReference(std::move(*g));
-    }
+  // dot product up to 32 rows, packed above; trans_a (weight gradients) always packed, K past
+  // one 256-step block and M past one 96-row chunk included.
+  for (int64_t m : {1, 5, 32, 40, 130})
+    for (bool tb : {true, false})
+      for (bool ta : {false, true}) {
+        int64_t k = ta ? 300 : 37;
+        GraphBuilder b("gemm");
+        Value* x = b.input("x", f32(ta ? Shape{k, m} : Shape{m, k}));
+        Shape ws = tb ? Shape{19, k} : Shape{k, 19};
+        Value* w = b.param("w", f32(ws), test::randomTensor(f32(ws), 3));
+        Value* bias = b.param("b", f32({19}), test::randomTensor(f32({19}), 4));
+        Value* y = b.op(ops::Gemm, {x, w, bias}, {{"trans_a", int64_t{ta}}, {"trans_b", int64_t{tb}}, {"alpha", 0.5}}, "y");
+        y = b.relu(y, "r");
+        auto g = b.finish({y});
+        ASSERT_TRUE(g) << g.error().message();
+        SCOPED_TRACE(fmt::format("m={} trans_a={} trans_b={}", m, ta, tb));
+        expectCpuMatchesReference(std::move(*g));
+      }
 }
 
 TEST(CpuKernels, LrnMaxPoolFusedMatchesReference) {

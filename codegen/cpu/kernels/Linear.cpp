@@ -18,7 +18,7 @@ Error gemm(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogu
   bool ta = op.attrs().getInt("trans_a") != 0, tb = op.attrs().getInt("trans_b") != 0;
   if (f32 && !ta && tb && op.input(0)->type().shape[0] <= 32)
     return emitGemmDot(kb, op, bind, epi);
-  if (f32 && !ta)
+  if (f32)
     return emitGemmPacked(kb, op, bind, epi);
   // Generic: one output row per work item, accumulation in the compute type.
   auto& b = kb.b();
