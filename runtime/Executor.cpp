@@ -107,6 +107,7 @@ Expected<std::unique_ptr<Executor>> Executor::create(std::shared_ptr<const Graph
     CudaRunOptions co;
     co.tf32 = o.tf32;
     co.useCache = o.useCache;
+    co.autotune = o.autotune;
     auto e = CudaExecutable::create(std::move(graph), co);
     if (!e)
       return e.error();

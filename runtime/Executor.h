@@ -20,6 +20,7 @@ struct ExecutorOptions {
   int threads = 0;            ///< cpu: 0 = every core
   bool tf32 = false;          ///< cuda: tensor cores for conv and gemm
   bool useCache = true;       ///< cpu/cuda: the on-disk kernel cache
+  bool autotune = false;      ///< cuda: time candidate tilings (CudaRunOptions::autotune)
 };
 
 class Executor {

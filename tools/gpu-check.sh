@@ -8,7 +8,8 @@
 #   4. `sinter bench` of inference and training steps (cold and cached compile, step time,
 #      TFLOP/s) and the PyTorch anchor (../shared/anchors/gpu_anchor.py, carried in the bundle)
 #      in the same run;
-#   5. a short table last. Logs go to $OUT (or build-gpu/out).
+#   5. the same benches with --autotune (candidate tilings timed on the GPU, the fastest kept);
+#   6. a short table last. Logs go to $OUT (or build-gpu/out).
 # Usage: tools/gpu-check.sh [--quick]   (--quick: the tests, batch-128 inference and training
 #        benches in f32 and tf32, and a short anchor; no memcheck, parity or batch 1)
 # ANCHOR_S (default 150, quick 60) bounds the PyTorch anchor's own budget.
@@ -36,7 +37,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm 
 ldd "$B/bin/sinter" | grep -E "not found|nvrtc" | tee "$OUT/ldd.txt"
 
 echo "== GPU tests (device against the reference)"
-timeout 240 "$B/bin/sinter_cuda_tests" --gtest_filter='*EveryOpGpu*:CudaGpu.*' \
+timeout 300 "$B/bin/sinter_cuda_tests" --gtest_filter='*EveryOpGpu*:CudaGpu.*' \
   --gtest_brief=1 >"$OUT/gpu-tests.txt" 2>&1
 tests_rc=$?
 tail -15 "$OUT/gpu-tests.txt"
@@ -82,6 +83,14 @@ if ((quick == 0)); then
   bench b1-f32 alexnet --batch 1 --target cuda --precision f32 --iters 200 --warmup 20 --profile
   bench b1-tf32 alexnet --batch 1 --target cuda --precision tf32 --iters 200 --warmup 20
 fi
+# --autotune: every conv/GEMM kernel's candidate tilings timed on this GPU, the fastest kept.
+bench b128-tf32-tuned alexnet --batch 128 --target cuda --precision tf32 --iters 50 --warmup 10 --autotune --profile
+bench b128-tf32-train-tuned alexnet --batch 128 --train --target cuda --precision tf32 --iters 20 --warmup 3 --autotune
+if ((quick == 0)); then
+  bench b128-f32-tuned alexnet --batch 128 --target cuda --precision f32 --iters 50 --warmup 10 --autotune
+  bench b1-f32-tuned alexnet --batch 1 --target cuda --precision f32 --iters 200 --warmup 20 --autotune --profile
+  bench b1-tf32-tuned alexnet --batch 1 --target cuda --precision tf32 --iters 200 --warmup 20 --autotune
+fi
 
 anchor="skipped"
 if [[ -f $B/gpu_anchor.py ]]; then
@@ -113,7 +122,10 @@ except Exception:
 print(f"{'case':<22}{'sinter ms':>11}{'min ms':>9}{'TFLOP/s':>9}{'% floor':>9}{'cold s':>8}{'cached s':>9}{'kern s':>8}   anchor (same run)")
 for name, batch, prec, mode in (("b128-f32", 128, "fp32", "infer"), ("b128-tf32", 128, "tf32", "infer"),
                                 ("b128-f32-train", 128, "fp32", "train"), ("b128-tf32-train", 128, "tf32", "train"),
-                                ("b1-f32", 1, "fp32", "infer"), ("b1-tf32", 1, "tf32", "infer")):
+                                ("b1-f32", 1, "fp32", "infer"), ("b1-tf32", 1, "tf32", "infer"),
+                                ("b128-f32-tuned", 128, "fp32", "infer"), ("b128-tf32-tuned", 128, "tf32", "infer"),
+                                ("b128-tf32-train-tuned", 128, "tf32", "train"), ("b1-f32-tuned", 1, "fp32", "infer"),
+                                ("b1-tf32-tuned", 1, "tf32", "infer")):
     step = grab(f"bench-{name}.txt", r"step: median ([\d.]+) ms, min ([\d.]+) ms")
     if not step:
         continue

@@ -1,18 +1,68 @@
-// Tiled GEMM generator (see TiledGemm.h). 256 threads; tile BM x BN x 8 (BM = BN = 128 or 64);
-// each K step loads the next tile into registers while the current one, in shared memory,
-// feeds FFMA (a TM x TN block per thread) or mma.sync.m16n8k8 TF32 (a warp tile per warp).
-// Shared rows are padded by 8 floats: conflict-free tile stores and mma fragment reads, 16-byte aligned float4 reads.
+// Tiled GEMM generator (see TiledGemm.h). 256 threads; tile BM x BN (BM = BN = 128 or 64).
+// Register path (stages = 0): K tiles of 8; each step loads the next tile into registers while
+// the current one, in shared memory, feeds FFMA (a TM x TN block per thread) or mma.sync.m16n8k8
+// TF32 (a warp tile per warp). Shared rows are padded by 8 floats: conflict-free tile stores and
+// mma fragment reads, 16-byte aligned float4 reads.
+// cp.async path (stages >= 2, TF32): K tiles of 16 or 32 copied by cp.async (4 bytes, zero-fill
+// for padding) into a ring of `stages` shared buffers, `stages - 1` tiles in flight while one
+// feeds the tensor cores; one barrier per K tile. Each operand keeps its global layout in shared
+// memory ([row][k] rows padded by 4 when k is contiguous, [k][row] padded by 8 otherwise), so
+// the copies stay coalesced and the fragment reads conflict-free.
 #include "codegen/cuda/TiledGemm.h"
 
 #include <algorithm>
+#include <charconv>
+#include <functional>
 #include <regex>
+
+namespace sinter {
+
+std::string GemmTiling::str() const {
+  return fmt::format("tile={}x{} split={} stages={} bk={}", tileM, tileN, split, stages, bk);
+}
+
+std::optional<GemmTiling> GemmTiling::parse(std::string_view text) {
+  GemmTiling t;
+  int seen = 0;
+  size_t pos = 0;
+  auto number = [](std::string_view v, int* out) {
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
+    return ec == std::errc() && p == v.data() + v.size() && *out >= 0 && *out <= 4096;
+  };
+  while (pos < text.size()) {
+    size_t end = text.find(' ', pos);
+    std::string_view item = text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    pos = end == std::string_view::npos ? text.size() : end + 1;
+    if (item.empty())
+      continue;
+    size_t eq = item.find('=');
+    if (eq == std::string_view::npos)
+      return std::nullopt;
+    std::string_view key = item.substr(0, eq), val = item.substr(eq + 1);
+    if (key == "tile") {
+      size_t x = val.find('x');
+      if (x == std::string_view::npos || !number(val.substr(0, x), &t.tileM) || !number(val.substr(x + 1), &t.tileN))
+        return std::nullopt;
+      seen |= 1;
+      continue;
+    }
+    int* field = key == "split" ? &t.split : key == "stages" ? &t.stages : key == "bk" ? &t.bk : nullptr;
+    if (!field || !number(val, field))
+      return std::nullopt;
+    seen |= key == "split" ? 2 : key == "stages" ? 4 : 8;
+  }
+  if (seen != 15)
+    return std::nullopt;
+  return t;
+}
+
+} // namespace sinter
 
 namespace sinter::cuda {
 
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kBK = 8;
 
 // TF32 rounding and the m16n8k8 tensor-core MMA (fragments as in the PTX ISA: A row-major 16x8,
 // B column-major 8x8, fp32 accumulators).
@@ -26,125 +76,290 @@ __device__ __forceinline__ void sinter_mma_tf32(float* d, const u32* a, const u3
 #endif
 )";
 
-std::string slot(const std::string& s, int i) { return std::regex_replace(s, std::regex("\\$"), std::to_string(i)); }
+// cp.async of one float with zero-fill (src null: 0), and its group commit/wait.
+constexpr std::string_view kCpAsyncHelpers = R"(#ifndef SINTER_EMULATION
+__device__ const float sinter_zero_src = 0.f;
+__device__ __forceinline__ void sinter_cp_async4(float* dst, const float* src) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" :: "r"(s), "l"(src ? src : &sinter_zero_src), "r"(src ? 4 : 0));
+}
+__device__ __forceinline__ void sinter_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void sinter_cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
+#endif
+)";
+
+std::string slot(const std::string& s, const std::string& i) { return std::regex_replace(s, std::regex("\\$"), i); }
+std::string slot(const std::string& s, int i) { return slot(s, std::to_string(i)); }
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int64_t tileCount(const GemmSpec& g, int tm, int tn) { return ceilDiv(g.M, tm) * ceilDiv(g.N, tn) * g.Z; }
+
+bool asyncPossible(const GemmSpec& g, const CudaTarget& t) {
+  return t.precision == CudaPrecision::TF32 && t.sm >= 80 && !g.aPtr.empty() && !g.bPtr.empty();
+}
+
+// Dynamic shared memory of a cp.async tiling, in bytes.
+int64_t asyncSharedBytes(const GemmSpec& g, const GemmTiling& c) {
+  auto region = [&](bool kMajor, int rows) { return kMajor ? rows * (c.bk + 4) : c.bk * (rows + 8); };
+  return static_cast<int64_t>(c.stages) * (region(g.aKMajor, c.tileM) + region(g.bKMajor, c.tileN)) * 4;
+}
+
+int64_t maxSharedBytes(const CudaTarget& t) {
+  return t.sm == 80 || t.sm == 87 ? 163 * 1024 : t.sm >= 90 ? 227 * 1024 : 99 * 1024;
+}
+
+// The split-K ways a tiling really gets (the K steps divide into equal ranges) and the K steps
+// of each range.
+std::pair<int64_t, int64_t> splitOf(const GemmSpec& g, const GemmTiling& c) {
+  const int64_t steps = ceilDiv(g.K, c.bk);
+  const int64_t per = ceilDiv(steps, std::max(1, c.split));
+  return {ceilDiv(steps, per), per};
+}
+
+bool valid(const GemmSpec& g, const GemmTiling& c, const CudaTarget& t) {
+  if ((c.tileM != 64 && c.tileM != 128) || (c.tileN != 64 && c.tileN != 128) || c.split < 1)
+    return false;
+  if (c.stages == 0)
+    return c.bk == 8;
+  return asyncPossible(g, t) && c.stages >= 2 && c.stages <= 4 && (c.bk == 16 || c.bk == 32) &&
+         asyncSharedBytes(g, c) <= maxSharedBytes(t);
+}
 
 } // namespace
 
-void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what) {
-  const CudaTarget& t = ks.target();
-  int64_t big = ((g.M + 127) / 128) * ((g.N + 127) / 128) * g.Z;
+GemmTiling ruleTiling(const GemmSpec& g, const CudaTarget& t) {
+  GemmTiling c;
   // 128-wide tiles when there are enough of them to fill the GPU and at least 65 rows to fill a
   // tile (conv2's input gradient has 48 rows per group: 64-wide tiles waste a quarter, not 62%).
-  const int BM = big >= t.multiprocessors && g.M > 64 ? 128 : 64, BN = BM;
-  const int TM = BM / 16, TN = BN / 16; // FFMA: 16 x 16 threads
-  const int LA = BM * kBK / kThreads, LB = BN * kBK / kThreads;
-  const int64_t KTall = (g.K + kBK - 1) / kBK;
-  const bool tf32 = t.precision == CudaPrecision::TF32;
+  c.tileM = c.tileN = tileCount(g, 128, 128) >= t.multiprocessors && g.M > 64 ? 128 : 64;
   // Split-K: when the output tiles cannot fill the GPU but K is long (a weight gradient sums
-  // over N*OH*OW), S blocks per tile each take a K range of at least 32 steps and add their
-  // partial sums into the zeroed output.
-  const int64_t tiles = ((g.N + BN - 1) / BN) * ((g.M + BM - 1) / BM) * g.Z;
-  // Without an atomic store (an epilogue such as bias + ReLU must see the whole sum), the splits
-  // write partial tiles to a workspace and the last block to finish a tile (a counter per tile)
-  // adds them in split order and runs the store: deterministic, one launch.
-  int64_t S = 1;
-  if (tiles < 2 * t.multiprocessors && KTall >= 64)
-    S = std::clamp<int64_t>((2 * t.multiprocessors + tiles - 1) / tiles, 1, KTall / 32);
-  const int64_t KT = (KTall + S - 1) / S; // K steps per split
-  S = (KTall + KT - 1) / KT;
+  // over N*OH*OW), S blocks per tile each take a K range of at least 32 steps.
+  const int64_t tiles = tileCount(g, c.tileM, c.tileN), steps = ceilDiv(g.K, c.bk);
+  if (tiles < 2 * t.multiprocessors && steps >= 64)
+    c.split = static_cast<int>(std::clamp<int64_t>(ceilDiv(2 * t.multiprocessors, tiles), 1, steps / 32));
+  return c;
+}
+
+std::vector<GemmTiling> tilingCandidates(const GemmSpec& g, const CudaTarget& t) {
+  std::vector<GemmTiling> out{ruleTiling(g, t)};
+  auto add = [&](const GemmTiling& c) {
+    // Workspace splits of a big output would need gigabytes: at most 256 MB of partial tiles.
+    bool workspace = c.split > 1 && g.atomicStore.empty();
+    if (valid(g, c, t) && std::find(out.begin(), out.end(), c) == out.end() &&
+        (!workspace || splitOf(g, c).first * g.Z * g.M * g.N * 4 <= (int64_t{256} << 20)))
+      out.push_back(c);
+  };
+  std::vector<std::pair<int, int>> pipelines{{0, 8}};
+  if (asyncPossible(g, t))
+    pipelines.insert(pipelines.end(), {{3, 16}, {3, 32}});
+  for (auto [tm, tn] : {std::pair{128, 128}, {64, 64}, {64, 128}, {128, 64}})
+    for (auto [stages, bk] : pipelines) {
+      const int64_t tiles = tileCount(g, tm, tn), steps = ceilDiv(g.K, 8);
+      std::vector<int64_t> splits{1};
+      if (tiles < 2 * t.multiprocessors && steps >= 64) {
+        int64_t base = ceilDiv(2 * t.multiprocessors, tiles);
+        for (int64_t s : {base / 2, base, base * 2})
+          if (s > 1 && s <= steps / 32)
+            splits.push_back(s);
+      }
+      for (int64_t s : splits)
+        add(GemmTiling{tm, tn, static_cast<int>(s), stages, bk});
+    }
+  return out;
+}
+
+void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what) {
+  const CudaTarget& t = ks.target();
+  GemmTiling c = ruleTiling(g, t);
+  std::string source = "rule";
+  if (auto it = t.tilings.find(ks.kernel().name); it != t.tilings.end()) {
+    if (valid(g, it->second, t)) {
+      c = it->second;
+      source = "chosen";
+    } else {
+      source = fmt::format("rule; {} does not fit this GEMM", it->second.str());
+    }
+  }
+  ks.kernel().candidates = tilingCandidates(g, t);
+  ks.kernel().tiling = c;
+  const int BM = c.tileM, BN = c.tileN, BK = c.bk;
+  const int TM = BM / 16, TN = BN / 16; // FFMA: 16 x 16 threads
+  const int LA = BM * BK / kThreads, LB = BN * BK / kThreads;
+  const bool tf32 = t.precision == CudaPrecision::TF32;
+  const bool async = c.stages > 0;
+  // Split-K: S blocks per output tile each take KT steps of K. With an atomic store they add
+  // their sums into the zeroed output; otherwise (an epilogue such as bias + ReLU must see the
+  // whole sum) they write partial tiles to a workspace and the last block to finish a tile (a
+  // counter per tile) adds them in split order and runs the store: deterministic, one launch.
+  const auto [S, KT] = splitOf(g, c);
   const bool atomicSplit = S > 1 && !g.atomicStore.empty();
   const bool workspaceSplit = S > 1 && !atomicSplit;
   std::string& b = ks.body;
-  b += fmt::format("  __shared__ __align__(16) float As[2][{}][{}];\n", kBK, BM + 8);
-  b += fmt::format("  __shared__ __align__(16) float Bs[2][{}][{}];\n", kBK, BN + 8);
   b += "  const int tid = threadIdx.x;\n";
   b += fmt::format("  const int mBlk = blockIdx.y * {}, nBlk = blockIdx.x * {}, z = blockIdx.z % {};\n  (void)z;\n", BM, BN, g.Z);
   // This block's K range [kBase, kEnd).
   b += fmt::format("  const i64 kBase = (i64)(blockIdx.z / {}) * {}, kEnd = kBase + {} < {}ll ? kBase + {} : {}ll;\n", g.Z,
-                   KT * kBK, KT * kBK, g.K, KT * kBK, g.K);
-  // Columns this thread loads B from, and their setup.
-  std::vector<std::string> bk(LB), bn(LB);
-  for (int i = 0; i < LB; ++i) {
-    if (g.bKMajor) {
-      bn[i] = fmt::format("(tid / {} + {})", kBK, i * (kThreads / kBK));
-      bk[i] = fmt::format("(tid % {})", kBK);
-    } else {
-      bn[i] = fmt::format("(tid % {})", BN);
-      bk[i] = fmt::format("(tid / {} + {})", BN, i * (kThreads / BN));
-    }
-  }
-  int setups = g.bKMajor ? LB : 1;
-  for (int i = 0; i < setups; ++i) {
-    b += fmt::format("  const int n{} = nBlk + {};\n", i, bn[i]);
-    b += "  " + slot(g.columnSetup, i) + "\n";
-  }
-  auto colSlot = [&](int i) { return g.bKMajor ? i : 0; };
-  b += fmt::format("  float ra[{}], rb[{}];\n", LA, LB);
-  // Loads of tile kt into registers.
-  std::string loads;
-  for (int i = 0; i < LA; ++i) {
-    loads += fmt::format("    {{ const int idx = tid + {}; const int m = mBlk + idx / {}; const int k = (int)(kBase + k0 + idx % {});\n",
-                         i * kThreads, kBK, kBK);
-    loads += fmt::format("      ra[{}] = (m < {}ll && k < kEnd) ? ({}) : 0.f; }}\n", i, g.M, g.aLoad);
-  }
-  for (int i = 0; i < LB; ++i) {
-    int c = colSlot(i);
-    loads += fmt::format("    {{ const int k = (int)(kBase + k0 + {}); const int n = n{};\n", bk[i], c);
-    loads += fmt::format("      rb[{}] = (k < kEnd && n < {}ll) ? ({}) : 0.f; }}\n", i, g.N, slot(g.bLoad, c));
-  }
-  std::string stores;
-  for (int i = 0; i < LA; ++i)
-    stores += fmt::format("    {{ const int idx = tid + {}; As[buf][idx % {}][idx / {}] = ra[{}]; }}\n", i * kThreads, kBK,
-                          kBK, i);
-  for (int i = 0; i < LB; ++i)
-    stores += fmt::format("    Bs[buf][{}][{}] = rb[{}];\n", bk[i], bn[i], i);
-  b += "  { const int k0 = 0, buf = 0;\n" + loads + stores + "  }\n  __syncthreads();\n";
-
-  if (!tf32) {
-    b += fmt::format("  const int tx = tid % 16, ty = tid / 16;\n  float acc[{}][{}];\n", TM, TN);
-    b += fmt::format("  #pragma unroll\n  for (int i = 0; i < {}; ++i)\n    #pragma unroll\n    for (int j = 0; j < {}; ++j) "
-                     "acc[i][j] = 0.f;\n",
-                     TM, TN);
-  } else {
+                   KT * BK, KT * BK, g.K, KT * BK, g.K);
+  if (tf32) {
     // 8 warps as 2 x 4; each warp owns a (BM/2) x (BN/4) tile of m16n8 fragments.
-    b += fmt::format("  const int warp = tid / 32, lane = tid % 32, gid = lane / 4, tig = lane % 4;\n");
+    b += "  const int warp = tid / 32, lane = tid % 32, gid = lane / 4, tig = lane % 4;\n";
     b += fmt::format("  const int wm = (warp / 4) * {}, wn = (warp % 4) * {};\n", BM / 2, BN / 4);
     b += fmt::format("  float acc[{}][{}][4];\n", BM / 32, BN / 32);
     b += fmt::format("  #pragma unroll\n  for (int i = 0; i < {}; ++i)\n    #pragma unroll\n    for (int j = 0; j < {}; ++j)\n"
                      "      #pragma unroll\n      for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.f;\n",
                      BM / 32, BN / 32);
     ks.helper(std::string(kTf32Helpers));
-  }
-  b += fmt::format("  for (int kt = 0; kt < {}; ++kt) {{\n    const int cur = kt & 1;\n", KT);
-  b += fmt::format("    if (kt + 1 < {}) {{ const int k0 = (kt + 1) * {};\n", KT, kBK);
-  b += loads + "    }\n";
-  if (!tf32) {
-    b += fmt::format("    #pragma unroll\n    for (int kk = 0; kk < {}; ++kk) {{\n", kBK);
-    b += fmt::format("      float a[{}], bv[{}];\n", TM, TN);
-    b += fmt::format("      #pragma unroll\n      for (int i = 0; i < {}; i += 4) *(float4*)&a[i] = *(const float4*)&As[cur][kk][ty * "
-                     "{} + i];\n",
-                     TM, TM);
-    b += fmt::format("      #pragma unroll\n      for (int j = 0; j < {}; j += 4) *(float4*)&bv[j] = *(const float4*)&Bs[cur][kk][tx * "
-                     "{} + j];\n",
-                     TN, TN);
-    b += fmt::format("      #pragma unroll\n      for (int i = 0; i < {}; ++i)\n        #pragma unroll\n        for (int j = 0; j < {}; "
-                     "++j) acc[i][j] = fmaf(a[i], bv[j], acc[i][j]);\n    }}\n",
-                     TM, TN);
   } else {
-    b += fmt::format("    u32 af[{}][4], bf[{}][2];\n", BM / 32, BN / 32);
-    b += fmt::format("    #pragma unroll\n    for (int i = 0; i < {}; ++i) {{\n", BM / 32);
-    b += "      const int r = wm + i * 16 + gid;\n";
-    b += "      af[i][0] = sinter_tf32(As[cur][tig][r]); af[i][1] = sinter_tf32(As[cur][tig][r + 8]);\n";
-    b += "      af[i][2] = sinter_tf32(As[cur][tig + 4][r]); af[i][3] = sinter_tf32(As[cur][tig + 4][r + 8]);\n    }\n";
-    b += fmt::format("    #pragma unroll\n    for (int j = 0; j < {}; ++j) {{\n", BN / 32);
-    b += "      const int c = wn + j * 8 + gid;\n";
-    b += "      bf[j][0] = sinter_tf32(Bs[cur][tig][c]); bf[j][1] = sinter_tf32(Bs[cur][tig + 4][c]);\n    }\n";
-    b += fmt::format("    #pragma unroll\n    for (int i = 0; i < {}; ++i)\n      #pragma unroll\n      for (int j = 0; j < {}; ++j)\n",
-                     BM / 32, BN / 32);
-    b += "        sinter_mma_tf32(acc[i][j], af[i], bf[j]);\n";
+    b += fmt::format("  const int tx = tid % 16, ty = tid / 16;\n  float acc[{}][{}];\n", TM, TN);
+    b += fmt::format("  #pragma unroll\n  for (int i = 0; i < {}; ++i)\n    #pragma unroll\n    for (int j = 0; j < {}; ++j) "
+                     "acc[i][j] = 0.f;\n",
+                     TM, TN);
   }
-  b += fmt::format("    if (kt + 1 < {}) {{ const int buf = cur ^ 1;\n", KT);
-  b += stores + "    }\n    __syncthreads();\n  }\n";
+  // The mma.sync step over one K8 slice of a shared tile: `aAt(kk, row)` and `bAt(kk, col)`
+  // render the shared reads.
+  auto mmaStep = [&](const std::function<std::string(const std::string&, const std::string&)>& aAt,
+                     const std::function<std::string(const std::string&, const std::string&)>& bAt, const std::string& kk) {
+    std::string m;
+    m += fmt::format("    u32 af[{}][4], bf[{}][2];\n", BM / 32, BN / 32);
+    m += fmt::format("    #pragma unroll\n    for (int i = 0; i < {}; ++i) {{\n", BM / 32);
+    m += "      const int r = wm + i * 16 + gid;\n";
+    m += fmt::format("      af[i][0] = sinter_tf32({}); af[i][1] = sinter_tf32({});\n", aAt(kk + " + tig", "r"), aAt(kk + " + tig", "r + 8"));
+    m += fmt::format("      af[i][2] = sinter_tf32({}); af[i][3] = sinter_tf32({});\n    }}\n", aAt(kk + " + tig + 4", "r"),
+                     aAt(kk + " + tig + 4", "r + 8"));
+    m += fmt::format("    #pragma unroll\n    for (int j = 0; j < {}; ++j) {{\n", BN / 32);
+    m += "      const int c = wn + j * 8 + gid;\n";
+    m += fmt::format("      bf[j][0] = sinter_tf32({}); bf[j][1] = sinter_tf32({});\n    }}\n", bAt(kk + " + tig", "c"),
+                     bAt(kk + " + tig + 4", "c"));
+    m += fmt::format("    #pragma unroll\n    for (int i = 0; i < {}; ++i)\n      #pragma unroll\n      for (int j = 0; j < {}; ++j)\n",
+                     BM / 32, BN / 32);
+    m += "        sinter_mma_tf32(acc[i][j], af[i], bf[j]);\n";
+    return m;
+  };
+  unsigned sharedBytes = 0;
+  if (!async) {
+    b += fmt::format("  __shared__ __align__(16) float As[2][{}][{}];\n", BK, BM + 8);
+    b += fmt::format("  __shared__ __align__(16) float Bs[2][{}][{}];\n", BK, BN + 8);
+    // Columns this thread loads B from, and their setup.
+    std::vector<std::string> bk(LB), bn(LB);
+    for (int i = 0; i < LB; ++i) {
+      if (g.bKMajor) {
+        bn[i] = fmt::format("(tid / {} + {})", BK, i * (kThreads / BK));
+        bk[i] = fmt::format("(tid % {})", BK);
+      } else {
+        bn[i] = fmt::format("(tid % {})", BN);
+        bk[i] = fmt::format("(tid / {} + {})", BN, i * (kThreads / BN));
+      }
+    }
+    int setups = g.bKMajor ? LB : 1;
+    for (int i = 0; i < setups; ++i) {
+      b += fmt::format("  const int n{} = nBlk + {};\n", i, bn[i]);
+      b += "  " + slot(g.columnSetup, i) + "\n";
+    }
+    auto colSlot = [&](int i) { return g.bKMajor ? i : 0; };
+    b += fmt::format("  float ra[{}], rb[{}];\n", LA, LB);
+    // Loads of tile kt into registers.
+    std::string loads;
+    for (int i = 0; i < LA; ++i) {
+      loads += fmt::format("    {{ const int idx = tid + {}; const int m = mBlk + idx / {}; const int k = (int)(kBase + k0 + idx % {});\n",
+                           i * kThreads, BK, BK);
+      loads += fmt::format("      ra[{}] = (m < {}ll && k < kEnd) ? ({}) : 0.f; }}\n", i, g.M, g.aLoad);
+    }
+    for (int i = 0; i < LB; ++i) {
+      int cs = colSlot(i);
+      loads += fmt::format("    {{ const int k = (int)(kBase + k0 + {}); const int n = n{};\n", bk[i], cs);
+      loads += fmt::format("      rb[{}] = (k < kEnd && n < {}ll) ? ({}) : 0.f; }}\n", i, g.N, slot(g.bLoad, cs));
+    }
+    std::string stores;
+    for (int i = 0; i < LA; ++i)
+      stores += fmt::format("    {{ const int idx = tid + {}; As[buf][idx % {}][idx / {}] = ra[{}]; }}\n", i * kThreads, BK, BK, i);
+    for (int i = 0; i < LB; ++i)
+      stores += fmt::format("    Bs[buf][{}][{}] = rb[{}];\n", bk[i], bn[i], i);
+    b += "  { const int k0 = 0, buf = 0;\n" + loads + stores + "  }\n  __syncthreads();\n";
+    b += fmt::format("  for (int kt = 0; kt < {}; ++kt) {{\n    const int cur = kt & 1;\n", KT);
+    b += fmt::format("    if (kt + 1 < {}) {{ const int k0 = (kt + 1) * {};\n", KT, BK);
+    b += loads + "    }\n";
+    if (!tf32) {
+      b += fmt::format("    #pragma unroll\n    for (int kk = 0; kk < {}; ++kk) {{\n", BK);
+      b += fmt::format("      float a[{}], bv[{}];\n", TM, TN);
+      b += fmt::format("      #pragma unroll\n      for (int i = 0; i < {}; i += 4) *(float4*)&a[i] = *(const float4*)&As[cur][kk][ty * "
+                       "{} + i];\n",
+                       TM, TM);
+      b += fmt::format("      #pragma unroll\n      for (int j = 0; j < {}; j += 4) *(float4*)&bv[j] = *(const float4*)&Bs[cur][kk][tx * "
+                       "{} + j];\n",
+                       TN, TN);
+      b += fmt::format("      #pragma unroll\n      for (int i = 0; i < {}; ++i)\n        #pragma unroll\n        for (int j = 0; j < {}; "
+                       "++j) acc[i][j] = fmaf(a[i], bv[j], acc[i][j]);\n    }}\n",
+                       TM, TN);
+    } else {
+      b += mmaStep([](const std::string& k, const std::string& r) { return fmt::format("As[cur][{}][{}]", k, r); },
+                   [](const std::string& k, const std::string& col) { return fmt::format("Bs[cur][{}][{}]", k, col); }, "0");
+    }
+    b += fmt::format("    if (kt + 1 < {}) {{ const int buf = cur ^ 1;\n", KT);
+    b += stores + "    }\n    __syncthreads();\n  }\n";
+  } else {
+    // cp.async ring of c.stages shared buffers. Shared layout per operand: [row][BK + 4] when k is
+    // contiguous in memory (lanes copy along k), else [BK][row + 8] (lanes copy along the row).
+    ks.helper(std::string(kCpAsyncHelpers));
+    const int ST = c.stages;
+    const int aRow = g.aKMajor ? BK + 4 : BM + 8, bRow = g.bKMajor ? BK + 4 : BN + 8;
+    const int aSize = g.aKMajor ? BM * aRow : BK * aRow, bSize = g.bKMajor ? BN * bRow : BK * bRow;
+    const int stageFloats = aSize + bSize;
+    sharedBytes = static_cast<unsigned>(asyncSharedBytes(g, c));
+    b += "#ifdef SINTER_EMULATION\n  float* const smem = sinter_emu::dynamicShared();\n#else\n"
+         "  extern __shared__ __align__(16) float sinter_dynamic_smem[];\n  float* const smem = sinter_dynamic_smem;\n#endif\n";
+    auto aAt = [&](const std::string& k, const std::string& m) {
+      return g.aKMajor ? fmt::format("As[({}) * {} + {}]", m, aRow, k) : fmt::format("As[({}) * {} + {}]", k, aRow, m);
+    };
+    auto bAt = [&](const std::string& k, const std::string& n) {
+      return g.bKMajor ? fmt::format("Bs[({}) * {} + {}]", n, bRow, k) : fmt::format("Bs[({}) * {} + {}]", k, bRow, n);
+    };
+    if (!g.bKMajor) { // one column per thread for every tile
+      b += fmt::format("  const int n0 = nBlk + tid % {};\n", BN);
+      b += "  " + slot(g.columnSetup, 0) + "\n";
+    }
+    // Copies of K tile `kt` into stage `st`.
+    std::string copies = "    float* const As = smem + st * " + std::to_string(stageFloats) + ";\n";
+    copies += fmt::format("    float* const Bs = As + {};\n", aSize);
+    for (int i = 0; i < LA; ++i) {
+      std::string mi = g.aKMajor ? fmt::format("tid / {} + {}", BK, i * (kThreads / BK)) : fmt::format("tid % {}", BM);
+      std::string ki = g.aKMajor ? fmt::format("tid % {}", BK) : fmt::format("tid / {} + {}", BM, i * (kThreads / BM));
+      copies += fmt::format("    {{ const int mi = {}, ki = {}; const int m = mBlk + mi; const int k = (int)(k0 + ki);\n", mi, ki);
+      copies += fmt::format("      sinter_cp_async4(&{}, (m < {}ll && k < kEnd) ? ({}) : nullptr); }}\n", aAt("ki", "mi"), g.M,
+                            g.aPtr);
+    }
+    for (int i = 0; i < LB; ++i) {
+      if (g.bKMajor) {
+        copies += fmt::format("    {{ const int ni = tid / {} + {}, ki = tid % {}; const int nc = nBlk + ni;\n", BK, i * (kThreads / BK), BK);
+        copies += "      " + slot(g.columnSetup, "c") + "\n";
+        copies += "      const int k = (int)(k0 + ki); const int n = nc;\n";
+        copies += fmt::format("      sinter_cp_async4(&{}, (k < kEnd && n < {}ll) ? ({}) : nullptr); }}\n", bAt("ki", "ni"), g.N,
+                              slot(g.bPtr, "c"));
+      } else {
+        copies += fmt::format("    {{ const int ni = tid % {}, ki = tid / {} + {}; const int k = (int)(k0 + ki); const int n = n0;\n",
+                              BN, BN, i * (kThreads / BN));
+        copies += fmt::format("      sinter_cp_async4(&{}, (k < kEnd && n < {}ll) ? ({}) : nullptr); }}\n", bAt("ki", "ni"), g.N,
+                              slot(g.bPtr, 0));
+      }
+    }
+    // Prologue: the first ST - 1 tiles in flight (one commit group each, empty past the end).
+    b += fmt::format("  #pragma unroll\n  for (int st = 0; st < {}; ++st) {{\n", ST - 1);
+    b += fmt::format("    if (st < {}) {{\n      const i64 k0 = kBase + (i64)st * {};\n", KT, BK);
+    b += copies + "    }\n    sinter_cp_async_commit();\n  }\n";
+    // Tile kt is in stage kt % ST; tile kt + ST - 1 goes to the stage tile kt - 1 used.
+    b += "  int cur = 0, nxt = " + std::to_string(ST - 1) + ";\n";
+    b += fmt::format("  for (int kt = 0; kt < {}; ++kt) {{\n", KT);
+    b += fmt::format("    sinter_cp_async_wait<{}>();\n    __syncthreads();\n", ST - 2);
+    b += fmt::format("    if (kt + {} < {}) {{\n      const int st = nxt;\n      const i64 k0 = kBase + (i64)(kt + {}) * {};\n", ST - 1,
+                     KT, ST - 1, BK);
+    b += copies + "    }\n    sinter_cp_async_commit();\n";
+    b += fmt::format("    const float* const As = smem + cur * {};\n    const float* const Bs = As + {};\n", stageFloats, aSize);
+    b += fmt::format("    #pragma unroll\n    for (int kk = 0; kk < {}; kk += 8) {{\n", BK);
+    b += mmaStep(aAt, bAt, "kk");
+    b += "    }\n";
+    b += fmt::format("    cur = cur + 1 == {} ? 0 : cur + 1;\n    nxt = nxt + 1 == {} ? 0 : nxt + 1;\n  }}\n", ST, ST);
+    b += "  sinter_cp_async_wait<0>();\n";
+  }
   // Epilogue: each accumulator to its (m, n). `loop(true)` opens the loop over this thread's
   // accumulators with `m`, `n` and `acc_`; `loop(false)` with `m` and `n` only.
   auto loop = [&](bool withAcc) {
@@ -186,27 +401,31 @@ void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what)
     b += fmt::format("        const float acc = sum;\n{}      }}\n    }}\n", g.store);
     b += "  if (tid == 0) sinter_counters[tile] = 0u; // ready for the next launch\n";
   }
-  unsigned gx = static_cast<unsigned>((g.N + BN - 1) / BN), gy = static_cast<unsigned>((g.M + BM - 1) / BM);
-  std::string rule = fmt::format("{}: tiled GEMM M={} N={} K={} x{}: tile {}x{}x{}, 256 threads, {}; grid {}x{}x{} ({} tile: "
-                                 "{} blocks of 128x128 vs {} SMs){}",
-                                 what, g.M, g.N, g.K, g.Z, BM, BN, kBK,
-                                 tf32 ? "mma.sync m16n8k8 TF32 per warp" : fmt::format("{}x{} FFMA per thread", TM, TN), gx,
-                                 gy, g.Z * S, BM == 128 ? "large" : "small", big, t.multiprocessors,
-                                 atomicSplit ? fmt::format("; split-K {} ways of {} (atomic adds into the zeroed output)", S, KT * kBK)
-                                 : workspaceSplit
-                                     ? fmt::format("; split-K {} ways of {} (partial tiles in a workspace, summed in order by "
-                                                   "the last block of each tile)", S, KT * kBK)
-                                     : "");
-  // TF32's large tile fits 128 registers without spilling: ask for two blocks per SM. (The FFMA
+  unsigned gx = static_cast<unsigned>(ceilDiv(g.N, BN)), gy = static_cast<unsigned>(ceilDiv(g.M, BM));
+  std::string rule = fmt::format(
+      "{}: tiled GEMM M={} N={} K={} x{}: tile {}x{}x{} ({}), 256 threads, {}, {}; grid {}x{}x{} ({} tiles vs {} SMs){}", what, g.M,
+      g.N, g.K, g.Z, BM, BN, BK, source, tf32 ? "mma.sync m16n8k8 TF32 per warp" : fmt::format("{}x{} FFMA per thread", TM, TN),
+      async ? fmt::format("cp.async {} stages, {} KiB shared", c.stages, sharedBytes / 1024) : "register double buffer", gx, gy,
+      g.Z * S, tileCount(g, BM, BN), t.multiprocessors,
+      atomicSplit      ? fmt::format("; split-K {} ways of {} (atomic adds into the zeroed output)", S, KT * BK)
+      : workspaceSplit ? fmt::format("; split-K {} ways of {} (partial tiles in a workspace, summed in order by "
+                                     "the last block of each tile)", S, KT * BK)
+                       : "");
+  // TF32's large tiles fit 128 registers without spilling: ask for two blocks per SM. (The FFMA
   // tile's 8x8 accumulators spill under that cap on sm_80, so it gets one.)
-  ks.minBlocksPerSM = BM == 128 && tf32 ? 2 : 0;
+  ks.minBlocksPerSM = BM * BN > 64 * 64 && tf32 ? 2 : 0;
+  // cp.async tiles: 128x128 gets every register it asks for (one block per SM: under 128
+  // registers its copy addresses spill), 64x64 a cap of 85 (ptxas otherwise aims at 64 and
+  // spills), the others 128.
+  if (async)
+    ks.minBlocksPerSM = BM * BN == 128 * 128 ? 1 : BM * BN == 64 * 64 ? 3 : 2;
   if (atomicSplit)
     ks.kernel().zeroBuffers.push_back(g.atomicBuffer);
   if (workspaceSplit) {
     ks.kernel().workspaceBytes = S * g.Z * g.M * g.N * 4;
     ks.kernel().counters = static_cast<int64_t>(gx) * gy * g.Z;
   }
-  ks.finish({gx, gy, static_cast<unsigned>(g.Z * S)}, kThreads, 0, rule);
+  ks.finish({gx, gy, static_cast<unsigned>(g.Z * S)}, kThreads, sharedBytes, rule);
 }
 
 } // namespace sinter::cuda

@@ -14,6 +14,10 @@ struct GemmSpec {
   std::string aLoad;       ///< float expression: A[m][k] (m < M and k < K are checked by the caller)
   std::string columnSetup; ///< statements defining per-column variables from `n` (any n, maybe >= N)
   std::string bLoad;       ///< float expression: B[k][n] with the column variables, 0 outside
+  /// The same elements as `const float*` expressions, nullptr where the element is 0 (padding):
+  /// when both are given, TF32 may use the cp.async pipeline (GemmTiling::stages).
+  std::string aPtr, bPtr;
+  bool aKMajor = true;     ///< A's consecutive k are contiguous (false: consecutive m)
   /// Statements storing `acc` (a float) into C[m][n], both in range; may use `z`.
   std::string store;
   bool bKMajor = false;    ///< B's consecutive k are contiguous (load B tiles along k)
@@ -26,8 +30,13 @@ struct GemmSpec {
   size_t atomicBuffer = 0; ///< the buffer atomicStore adds into (zeroed before a split launch)
 };
 
-/// Emits the kernel into `ks` (and finishes it): the tile size comes from the problem size and
-/// the multiprocessor count; the precision from the target.
+/// The tile rule: the tiling used unless the target names another for the kernel.
+GemmTiling ruleTiling(const GemmSpec& spec, const CudaTarget& target);
+/// The tilings an autotuner may time for this problem, the rule's first.
+std::vector<GemmTiling> tilingCandidates(const GemmSpec& spec, const CudaTarget& target);
+
+/// Emits the kernel into `ks` (and finishes it): the tiling is the target's for this kernel
+/// (CudaTarget::tilings) when it names one, else the rule's; the precision is the target's.
 void emitTiledGemm(KernelSource& ks, const GemmSpec& spec, const std::string& what);
 
 } // namespace sinter::cuda

@@ -4,6 +4,7 @@
 
 #include "codegen/cuda/CudaProgram.h"
 #include "ir/OpTable.h"
+#include "runtime/cuda/Autotune.h"
 #include "runtime/cuda/CudaCompile.h"
 
 #include <algorithm>
@@ -40,7 +41,9 @@ struct Driver {
   CUresult (*primaryCtxRetain)(CUcontext*, CUdevice) = nullptr;
   CUresult (*ctxSetCurrent)(CUcontext) = nullptr;
   CUresult (*moduleLoadData)(CUmodule*, const void*) = nullptr;
+  CUresult (*moduleUnload)(CUmodule) = nullptr;
   CUresult (*moduleGetFunction)(CUfunction*, CUmodule, const char*) = nullptr;
+  CUresult (*funcSetAttribute)(CUfunction, CUfunction_attribute, int) = nullptr;
   CUresult (*memAlloc)(CUdeviceptr*, size_t) = nullptr;
   CUresult (*memFree)(CUdeviceptr) = nullptr;
   CUresult (*memcpyHtoDAsync)(CUdeviceptr, const void*, size_t, CUstream) = nullptr;
@@ -88,7 +91,9 @@ const Driver& driver() {
     sym(d.primaryCtxRetain, "cuDevicePrimaryCtxRetain");
     sym(d.ctxSetCurrent, "cuCtxSetCurrent");
     sym(d.moduleLoadData, "cuModuleLoadData");
+    sym(d.moduleUnload, "cuModuleUnload");
     sym(d.moduleGetFunction, "cuModuleGetFunction");
+    sym(d.funcSetAttribute, "cuFuncSetAttribute");
     sym(d.memAlloc, "cuMemAlloc_v2");
     sym(d.memFree, "cuMemFree_v2");
     sym(d.memcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
@@ -209,18 +214,94 @@ struct CudaExecutable::Impl {
     return Error::success();
   }
 
-  Error launchOne(size_t k) {
-    const CudaKernel& kernel = program.kernels[k];
+  // Loads a compiled kernel; dynamic shared memory past 48 KiB must be asked for.
+  Error load(const CompiledKernel& bin, const CudaKernel& k, CUfunction* f) {
+    CUmodule m;
+    CU_CHECK(driver().moduleLoadData(&m, bin.cubin.data()), "cuModuleLoadData");
+    modules.push_back(m);
+    CU_CHECK(driver().moduleGetFunction(f, m, k.name.c_str()), "cuModuleGetFunction");
+    if (k.sharedBytes > 48 * 1024)
+      CU_CHECK(driver().funcSetAttribute(*f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, static_cast<int>(k.sharedBytes)),
+               "cuFuncSetAttribute (dynamic shared memory)");
+    return Error::success();
+  }
+
+  // A kernel's arguments: its buffers, split-K scratch (allocated here, counters zeroed), status.
+  Expected<std::vector<CUdeviceptr>> argsFor(const CudaKernel& k) {
+    std::vector<CUdeviceptr> a;
+    for (const Value* v : k.buffers)
+      a.push_back(pointerOf(v));
+    if (k.workspaceBytes) { // split-K partial tiles and tile counters (zero; kernels leave them zero)
+      CUdeviceptr ws, counters;
+      SINTER_CHECK(alloc(&ws, static_cast<size_t>(k.workspaceBytes)));
+      SINTER_CHECK(alloc(&counters, static_cast<size_t>(k.counters) * 4));
+      CU_CHECK(driver().memsetD8Async(counters, 0, static_cast<size_t>(k.counters) * 4, stream), "cuMemsetD8");
+      a.push_back(ws);
+      a.push_back(counters);
+    }
+    a.push_back(status);
+    return a;
+  }
+
+  Error launch(CUfunction f, const CudaKernel& kernel, std::vector<CUdeviceptr>& a) {
     std::vector<void*> params;
-    for (CUdeviceptr& p : args[k])
+    for (CUdeviceptr& p : a)
       params.push_back(&p);
     for (size_t b : kernel.zeroBuffers) // split-K outputs accumulate from zero
-      CU_CHECK(driver().memsetD8Async(args[k][b], 0, static_cast<size_t>(kernel.buffers[b]->type().bytes()), stream),
+      CU_CHECK(driver().memsetD8Async(a[b], 0, static_cast<size_t>(kernel.buffers[b]->type().bytes()), stream),
                "cuMemsetD8 (split-K output)");
-    CU_CHECK(driver().launchKernel(functions[k], kernel.grid[0], kernel.grid[1], kernel.grid[2], kernel.block[0],
-                                   kernel.block[1], kernel.block[2], kernel.sharedBytes, stream, params.data(), nullptr),
+    CU_CHECK(driver().launchKernel(f, kernel.grid[0], kernel.grid[1], kernel.grid[2], kernel.block[0], kernel.block[1],
+                                   kernel.block[2], kernel.sharedBytes, stream, params.data(), nullptr),
              kernel.name.c_str());
     return Error::success();
+  }
+
+  Error launchOne(size_t k) { return launch(functions[k], program.kernels[k], args[k]); }
+
+  // Autotune's timer: each kernel compiled, loaded and launched alone on this executable's
+  // buffers (2 warm-up launches, then the median of 10, zeroing included); its scratch and
+  // module are freed after.
+  Expected<std::vector<double>> timeAlone(const std::vector<CudaKernel>& kernels, const CudaCompileOptions& co) {
+    const Driver& d = driver();
+    CudaProgram p;
+    p.kernels = kernels;
+    auto bins = compileCudaProgram(p, co);
+    if (!bins)
+      return bins.error();
+    CUevent e0, e1;
+    CU_CHECK(d.eventCreate(&e0, 0), "cuEventCreate");
+    CU_CHECK(d.eventCreate(&e1, 0), "cuEventCreate");
+    std::vector<double> out;
+    for (size_t i = 0; i < kernels.size(); ++i) {
+      size_t keepModules = modules.size(), keepOwned = owned.size();
+      CUfunction f;
+      SINTER_CHECK(load((*bins)[i], kernels[i], &f));
+      auto a = argsFor(kernels[i]);
+      if (!a)
+        return a.error();
+      std::vector<double> ms;
+      for (int it = 0; it < 12; ++it) {
+        CU_CHECK(d.eventRecord(e0, stream), "cuEventRecord");
+        SINTER_CHECK(launch(f, kernels[i], *a));
+        CU_CHECK(d.eventRecord(e1, stream), "cuEventRecord");
+        CU_CHECK(d.eventSynchronize(e1), "kernel execution (cuEventSynchronize)");
+        float t = 0;
+        CU_CHECK(d.eventElapsedTime(&t, e0, e1), "cuEventElapsedTime");
+        if (it >= 2)
+          ms.push_back(t);
+      }
+      std::sort(ms.begin(), ms.end());
+      out.push_back(ms[ms.size() / 2]);
+      for (size_t j = keepOwned; j < owned.size(); ++j)
+        d.memFree(owned[j]);
+      owned.resize(keepOwned);
+      for (size_t j = keepModules; j < modules.size(); ++j)
+        d.moduleUnload(modules[j]);
+      modules.resize(keepModules);
+    }
+    d.eventDestroy(e0);
+    d.eventDestroy(e1);
+    return out;
   }
 
   // Launches every kernel on the stream (captured into a graph once when enabled), then copies
@@ -277,31 +358,6 @@ Expected<std::unique_ptr<CudaExecutable>> CudaExecutable::create(std::shared_ptr
   CU_CHECK(d.ctxSetCurrent(impl->ctx), "cuCtxSetCurrent");
   CU_CHECK(d.streamCreate(&impl->stream, 0), "cuStreamCreate");
 
-  CudaTarget target;
-  target.sm = dev->sm;
-  target.multiprocessors = dev->multiprocessors;
-  target.precision = o.tf32 ? CudaPrecision::TF32 : CudaPrecision::F32;
-  auto prog = emitCudaProgram(*g, target);
-  if (!prog)
-    return prog.error();
-  impl->program = std::move(*prog);
-  CudaCompileOptions co;
-  co.sm = dev->sm;
-  co.useCache = o.useCache;
-  co.cacheDir = o.cacheDir;
-  auto bins = compileCudaProgram(impl->program, co);
-  if (!bins)
-    return bins.error();
-  for (size_t i = 0; i < bins->size(); ++i) {
-    CUmodule m;
-    CU_CHECK(d.moduleLoadData(&m, (*bins)[i].cubin.data()), "cuModuleLoadData");
-    CUfunction f;
-    CU_CHECK(d.moduleGetFunction(&f, m, impl->program.kernels[i].name.c_str()), "cuModuleGetFunction");
-    impl->modules.push_back(m);
-    impl->functions.push_back(f);
-    impl->stats.cacheHits += (*bins)[i].cacheHit;
-  }
-  impl->stats.kernelSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // Device memory: the arena (plain cuMemAlloc, never managed), inputs, weights, constants.
   int64_t arenaBytes = 0;
   for (const auto& n : g->nodes())
@@ -338,22 +394,51 @@ Expected<std::unique_ptr<CudaExecutable>> CudaExecutable::create(std::shared_ptr
     SINTER_CHECK(impl->alloc(&p, static_cast<size_t>(v->type().bytes())));
     impl->external[v] = p;
   }
+  CU_CHECK(d.streamSynchronize(impl->stream), "cuStreamSynchronize");
+  // Kernels: generated for this GPU (with autotune's tilings), compiled or from the cache.
+  auto kernelStart = std::chrono::steady_clock::now();
+  CudaTarget target;
+  target.sm = dev->sm;
+  target.multiprocessors = dev->multiprocessors;
+  target.precision = o.tf32 ? CudaPrecision::TF32 : CudaPrecision::F32;
+  target.tilings = o.tilings;
+  CudaCompileOptions co;
+  co.sm = dev->sm;
+  co.useCache = o.useCache;
+  co.cacheDir = o.cacheDir;
+  if (o.autotune) {
+    TuneStore store(fmt::format("{} sm_{} {} SMs NVRTC {}", dev->name, dev->sm, dev->multiprocessors, nvrtcVersionString()),
+                    o.cacheDir);
+    Impl* im = impl.get();
+    auto tuned = autotune(*g, target, store, [&](const std::vector<CudaKernel>& ks) { return im->timeAlone(ks, co); },
+                          o.progress);
+    if (!tuned)
+      return tuned.error();
+    target = tuned->target;
+    impl->stats.tuning = tuned->lines;
+    impl->stats.tuneSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - kernelStart).count();
+  }
+  auto prog = emitCudaProgram(*g, target);
+  if (!prog)
+    return prog.error();
+  impl->program = std::move(*prog);
+  auto bins = compileCudaProgram(impl->program, co);
+  if (!bins)
+    return bins.error();
+  for (size_t i = 0; i < bins->size(); ++i) {
+    CUfunction f;
+    SINTER_CHECK(impl->load((*bins)[i], impl->program.kernels[i], &f));
+    impl->functions.push_back(f);
+    impl->stats.cacheHits += (*bins)[i].cacheHit;
+  }
   for (const CudaKernel& k : impl->program.kernels) {
-    std::vector<CUdeviceptr> a;
-    for (const Value* v : k.buffers)
-      a.push_back(impl->pointerOf(v));
-    if (k.workspaceBytes) { // split-K partial tiles and tile counters (zero; kernels leave them zero)
-      CUdeviceptr ws, counters;
-      SINTER_CHECK(impl->alloc(&ws, static_cast<size_t>(k.workspaceBytes)));
-      SINTER_CHECK(impl->alloc(&counters, static_cast<size_t>(k.counters) * 4));
-      CU_CHECK(d.memsetD8Async(counters, 0, static_cast<size_t>(k.counters) * 4, impl->stream), "cuMemsetD8");
-      a.push_back(ws);
-      a.push_back(counters);
-    }
-    a.push_back(impl->status);
-    impl->args.push_back(std::move(a));
+    auto a = impl->argsFor(k);
+    if (!a)
+      return a.error();
+    impl->args.push_back(std::move(*a));
   }
   CU_CHECK(d.streamSynchronize(impl->stream), "cuStreamSynchronize");
+  impl->stats.kernelSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - kernelStart).count();
   impl->stats.kernels = impl->program.kernels.size();
   impl->stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return std::unique_ptr<CudaExecutable>(new CudaExecutable(std::move(impl)));

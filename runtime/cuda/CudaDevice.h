@@ -2,9 +2,11 @@
 // machines without a driver), and the CUDA executable that runs a planned graph on the GPU.
 #pragma once
 
+#include "codegen/cuda/CudaProgram.h"
 #include "ir/Graph.h"
 #include "ir/Tensor.h"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -33,12 +35,21 @@ struct CudaRunOptions {
   bool useCache = true;
   std::string cacheDir;
   bool graph = true;        ///< replay the step as one CUDA graph
+  /// Time each tiled-GEMM kernel's candidate tilings on the device and keep the fastest (stored
+  /// in the cache's "tune" folder for the next compile on this GPU; see runtime/cuda/Autotune).
+  bool autotune = false;
+  /// Tilings to use for tiled-GEMM kernels by name (tests, experiments); autotune's replace them.
+  std::map<std::string, GemmTiling> tilings;
+  /// Receives autotune's progress lines (nothing when empty).
+  std::function<void(const std::string&)> progress;
 };
 
 struct CudaCompileStats {
   double seconds = 0;       ///< everything create() does: codegen, NVRTC or cache, module load, uploads
   double kernelSeconds = 0; ///< codegen + NVRTC (or the cache) + module load, without the uploads
   size_t kernels = 0, cacheHits = 0;
+  double tuneSeconds = 0;   ///< autotune's share of `seconds` (timing candidates, or reading stored choices)
+  std::vector<std::string> tuning; ///< autotune's choice per tiled-GEMM kernel
   CudaDeviceInfo device;
 };
 

@@ -10,6 +10,7 @@
 #include "models/AlexNet.h"
 #include "passes/PassManager.h"
 #include "runtime/KernelCache.h"
+#include "runtime/cuda/Autotune.h"
 #include "runtime/cuda/CudaCompile.h"
 #include "runtime/cuda/CudaDevice.h"
 #include "runtime/reference/Interpreter.h"
@@ -22,6 +23,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 namespace sinter {
 namespace {
@@ -94,6 +96,51 @@ TEST_P(AlexNetNvrtc, EveryKernelCompilesWithoutWarnings) {
     EXPECT_EQ(nvrtcWarnings(k), "") << prog->kernels[i].name;
     EXPECT_NE(resourceReport(k).find("registers"), std::string::npos) << prog->kernels[i].name << ": no ptxas report";
   }
+}
+
+// What --autotune may pick for paper AlexNet's inference (the candidates beyond the rule's:
+// other tiles, split-K, the cp.async pipeline) compiles cleanly too, and the TF32 kernels keep
+// their accumulators in registers (no spills).
+TEST(AlexNetNvrtcCandidates, EveryTilingCandidateCompilesWithoutWarningsOrSpills) {
+  if (!nvrtcAvailable())
+    GTEST_SKIP() << "this build has no CUDA toolkit (NVRTC)";
+  for (int64_t batch : {1, 128})
+    for (CudaPrecision p : {CudaPrecision::F32, CudaPrecision::TF32}) {
+      SCOPED_TRACE(fmt::format("batch {} {}", batch, p == CudaPrecision::TF32 ? "tf32" : "f32"));
+      AlexNetOptions o;
+      o.batch = batch;
+      o.weights = false;
+      auto g = buildAlexNet(o);
+      ASSERT_TRUE(g) << g.error().message();
+      auto graph = optimised(std::move(*g));
+      CudaTarget base = target(p, 90);
+      auto rule = emitCudaProgram(*graph, base);
+      ASSERT_TRUE(rule) << rule.error().message();
+      CudaProgram all; // every candidate but the rule's (compiled by the test above)
+      for (const CudaKernel& k : rule->kernels)
+        for (size_t c = 1; c < k.candidates.size(); ++c) {
+          CudaTarget t = base;
+          t.tilings[k.name] = k.candidates[c];
+          auto prog = emitCudaProgram(*graph, t);
+          ASSERT_TRUE(prog) << prog.error().message();
+          for (CudaKernel& kc : prog->kernels)
+            if (kc.name == k.name)
+              all.kernels.push_back(std::move(kc));
+        }
+      EXPECT_GE(all.kernels.size(), 8u);
+      CudaCompileOptions co;
+      co.sm = 90;
+      auto bins = compileCudaProgram(all, co);
+      ASSERT_TRUE(bins) << bins.error().message();
+      for (size_t i = 0; i < bins->size(); ++i) {
+        const CudaKernel& k = all.kernels[i];
+        std::string report = resourceReport((*bins)[i]);
+        EXPECT_EQ(nvrtcWarnings((*bins)[i]), "") << k.name << " " << k.tiling->str();
+        if (p == CudaPrecision::TF32) {
+          EXPECT_NE(report.find("0 bytes spill stores"), std::string::npos) << k.name << " " << k.tiling->str() << ": " << report;
+        }
+      }
+    }
 }
 
 std::vector<NvrtcCase> nvrtcCases() {
@@ -399,6 +446,214 @@ TEST(CudaKernels, WorkspaceSplitKMatchesReference) {
   }
 }
 
+// Every tiling an autotuner may pick (tile sizes, split-K ways, the register and the cp.async
+// pipelines) computes the same results: convolutions (padded, strided, grouped), their two
+// gradients, and gemm in its layouts, each kernel run with its i-th candidate in round i.
+// Convolutions (padded, strided, grouped), their two gradients, and gemm in two layouts.
+struct TilingCase {
+  std::unique_ptr<Graph> graph;
+  std::vector<Tensor> inputs;
+};
+TilingCase tilingGraph() {
+  GraphBuilder b("tilings");
+  Value* x = b.input("x", f32({2, 6, 14, 14}));
+  Value* w1 = b.param("w1", f32({70, 3, 3, 3}), test::randomTensor(f32({70, 3, 3, 3}), 31, -0.3, 0.3));
+  Value* b1 = b.param("b1", f32({70}), test::randomTensor(f32({70}), 32));
+  Value* y1 = b.relu(b.conv2d(x, w1, b1, {2, 2}, {1, 0, 2, 1}, 2, "y1"), "r1"); // [2, 70, 8, 7]
+  Value* dy = b.input("dy", f32({2, 70, 8, 7}));
+  Value* w2 = b.param("w2", f32({70, 3, 3, 3}), test::randomTensor(f32({70, 3, 3, 3}), 33));
+  Attrs conv{{"stride", std::vector<int64_t>{2, 2}}, {"pad", std::vector<int64_t>{1, 0, 2, 1}}, {"group", int64_t{2}}};
+  Attrs gi = conv, gw = conv;
+  gi.set("input_hw", std::vector<int64_t>{14, 14});
+  gw.set("kernel_hw", std::vector<int64_t>{3, 3});
+  Value* dx = b.op(ops::Conv2dGradInput, {dy, w2}, gi, "dx");
+  Value* dw = b.op(ops::Conv2dGradWeight, {x, dy}, gw, "dw");
+  Value* a = b.input("a", f32({20, 1100}));
+  Value* fw = b.param("fw", f32({90, 1100}), test::randomTensor(f32({90, 1100}), 34, -0.05, 0.05));
+  Value* fb = b.param("fb", f32({90}), test::randomTensor(f32({90}), 35));
+  Value* fc = b.relu(b.op(ops::Gemm, {a, fw, fb}, {{"trans_b", int64_t{1}}}, "fc"), "fr");
+  Value* at = b.input("at", f32({300, 20}));
+  Value* fw2 = b.param("fw2", f32({300, 90}), test::randomTensor(f32({300, 90}), 36, -0.1, 0.1));
+  Value* g2 = b.op(ops::Gemm, {at, fw2}, {{"trans_a", int64_t{1}}}, "g2");
+  auto g = b.finish({y1, dx, dw, fc, g2});
+  EXPECT_TRUE(g) << g.error().message();
+  return {std::move(*g),
+          {test::randomTensor(f32({2, 6, 14, 14}), 37), test::randomTensor(f32({2, 70, 8, 7}), 38),
+           test::randomTensor(f32({20, 1100}), 39), test::randomTensor(f32({300, 20}), 40)}};
+}
+
+// Every tiling an autotuner may pick (tile sizes, split-K ways, the register and the cp.async
+// pipelines) computes the same results, each kernel run with its i-th candidate in round i.
+TEST(CudaKernels, EveryTilingCandidateMatchesReference) {
+  std::string why;
+  if (!test::cudaEmulationAvailable(&why))
+    GTEST_SKIP() << why;
+  for (CudaPrecision p : {CudaPrecision::F32, CudaPrecision::TF32}) {
+    SCOPED_TRACE(p == CudaPrecision::TF32 ? "tf32" : "f32");
+    TilingCase tc = tilingGraph();
+    const std::vector<Tensor>& in = tc.inputs;
+    auto original = tc.graph->clone();
+    auto opt = optimised(std::move(tc.graph));
+    auto want = runReference(*original, in);
+    ASSERT_TRUE(want) << want.error().message();
+    // 8 SMs: few tiles per SM, so the candidates include split-K.
+    CudaTarget base = target(p, 90, 8);
+    auto rule = emitCudaProgram(*opt, base);
+    ASSERT_TRUE(rule) << rule.error().message();
+    size_t rounds = 0, tiled = 0;
+    std::set<std::string> kinds;
+    for (const CudaKernel& k : rule->kernels) {
+      if (!k.tiling)
+        continue;
+      ++tiled;
+      ASSERT_FALSE(k.candidates.empty());
+      EXPECT_EQ(k.candidates.front(), *k.tiling) << k.name << ": the rule's tiling comes first";
+      rounds = std::max(rounds, k.candidates.size());
+      for (const GemmTiling& c : k.candidates) {
+        kinds.insert(c.stages ? "async" : "registers");
+        kinds.insert(fmt::format("tile{}x{}", c.tileM, c.tileN));
+        if (c.split > 1)
+          kinds.insert("split");
+      }
+    }
+    EXPECT_EQ(tiled, 5u);
+    for (const char* kind : {"tile64x64", "tile128x128", "tile64x128", "tile128x64", "split"})
+      EXPECT_TRUE(kinds.count(kind)) << kind << " missing from " << fmt::format("{}", fmt::join(kinds, " "));
+    EXPECT_EQ(kinds.count("async"), p == CudaPrecision::TF32 ? 1u : 0u);
+    test::Tolerance tol = p == CudaPrecision::TF32 ? test::Tolerance{2e-2, 3e-3} : test::Tolerance{1e-5, 1e-4};
+    for (size_t r = 0; r < rounds; ++r) {
+      CudaTarget t = base;
+      for (const CudaKernel& k : rule->kernels)
+        if (k.tiling)
+          t.tilings[k.name] = k.candidates[std::min(r, k.candidates.size() - 1)];
+      auto emu = test::EmulatedCuda::create(opt, t);
+      ASSERT_TRUE(emu) << emu.error().message();
+      std::string chosen;
+      for (const CudaKernel& k : (*emu)->program().kernels)
+        if (k.tiling) {
+          EXPECT_EQ(*k.tiling, t.tilings.at(k.name)) << k.name;
+          chosen += fmt::format("\n  {}: {}", k.name, k.rule);
+        }
+      SCOPED_TRACE(fmt::format("round {}:{}", r, chosen));
+      if (nvrtcAvailable()) { // the same source compiles cleanly for the GPU
+        auto bins = compileCudaProgram((*emu)->program(), CudaCompileOptions{});
+        ASSERT_TRUE(bins) << bins.error().message();
+        for (size_t i = 0; i < bins->size(); ++i)
+          EXPECT_EQ(nvrtcWarnings((*bins)[i]), "") << (*emu)->program().kernels[i].name;
+      }
+      for (int run = 0; run < 2; ++run) { // twice: split-K counters are left at zero
+        auto got = (*emu)->run(in);
+        ASSERT_TRUE(got) << got.error().message();
+        ASSERT_EQ(got->size(), want->size());
+        for (size_t i = 0; i < got->size(); ++i)
+          EXPECT_ALL_CLOSE((*got)[i], (*want)[i], tol) << "result " << i << ", run " << run;
+      }
+    }
+  }
+}
+
+// The tuner: candidates timed in rounds, the fastest kept and stored per device; the next tune
+// on the same device reads the store without timing; another device, or a corrupt entry, tunes
+// again. (The timer here is a stand-in that prefers one candidate; on a GPU it is the device.)
+TEST(CudaAutotune, KeepsTheFastestCandidateAndStoresIt) {
+  GraphBuilder b("tune");
+  Value* x = b.input("x", f32({20, 16, 12, 12}));
+  Value* w = b.param("w", f32({64, 16, 3, 3}), test::randomTensor(f32({64, 16, 3, 3}), 41));
+  Value* y = b.relu(b.conv2d(x, w, nullptr, {1, 1}, {1, 1, 1, 1}, 1, "y"), "r");
+  Value* fw = b.param("fw", f32({10, 64 * 144}), test::randomTensor(f32({10, 64 * 144}), 42));
+  Value* f = b.op(ops::Gemm, {b.op(ops::Flatten, {y}, {}, "flat"), fw}, {{"trans_b", int64_t{1}}}, "f");
+  auto g = b.finish({f});
+  ASSERT_TRUE(g) << g.error().message();
+  auto opt = optimised(std::move(*g));
+  std::string dir = tempDir("tune");
+  CudaTarget t = target(CudaPrecision::TF32, 90, 16);
+  // Stand-in timer: the last candidate of each kernel is the fastest (1 ms), the rule's 3 ms.
+  auto rule = emitCudaProgram(*opt, t);
+  ASSERT_TRUE(rule);
+  std::map<std::string, GemmTiling> fastest;
+  for (const CudaKernel& k : rule->kernels)
+    if (k.tiling) {
+      ASSERT_GE(k.candidates.size(), 2u) << k.name;
+      fastest[k.name] = k.candidates.back();
+    }
+  ASSERT_EQ(fastest.size(), 2u);
+  int timed = 0;
+  KernelTimer timer = [&](const std::vector<CudaKernel>& ks) -> Expected<std::vector<double>> {
+    std::vector<double> ms;
+    for (const CudaKernel& k : ks) {
+      ++timed;
+      ms.push_back(*k.tiling == fastest.at(k.name) ? 1.0 : *k.tiling == rule->kernels[0].candidates[0] ? 3.0 : 2.0);
+    }
+    return ms;
+  };
+  TuneStore h100("NVIDIA H100 sm_90 132 SMs", dir);
+  auto first = autotune(*opt, t, h100, timer);
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_EQ(first->tunable, 2u);
+  EXPECT_EQ(first->timed, 2u);
+  EXPECT_EQ(first->stored, 0u);
+  EXPECT_GT(timed, 3);
+  for (const auto& [name, best] : fastest)
+    EXPECT_EQ(first->target.tilings.at(name), best) << name;
+  // The winners are what the program is generated with.
+  auto tuned = emitCudaProgram(*opt, first->target);
+  ASSERT_TRUE(tuned);
+  for (const CudaKernel& k : tuned->kernels) {
+    if (k.tiling) {
+      EXPECT_EQ(*k.tiling, fastest.at(k.name));
+    }
+  }
+  // Again on the same device: from the store, nothing timed.
+  timed = 0;
+  auto second = autotune(*opt, t, h100, timer);
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_EQ(timed, 0);
+  EXPECT_EQ(second->stored, 2u);
+  EXPECT_EQ(second->target.tilings, first->target.tilings);
+  EXPECT_NE(second->lines[0].find("stored"), std::string::npos) << second->lines[0];
+  // Another device tunes for itself.
+  auto other = autotune(*opt, t, TuneStore("NVIDIA H200 sm_90 132 SMs", dir), timer);
+  ASSERT_TRUE(other);
+  EXPECT_GT(timed, 0);
+  EXPECT_EQ(other->timed, 2u);
+  // A corrupt entry is not trusted: that kernel is timed again.
+  KernelCache cache("tune", dir);
+  auto entries = cache.list();
+  ASSERT_EQ(entries.size(), 4u);
+  {
+    std::fstream f(entries[0].path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-3, std::ios::end);
+    f.write("zzz", 3);
+  }
+  timed = 0;
+  auto third = autotune(*opt, t, h100, timer);
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->stored + third->timed, 2u);
+  // A timer failure is an error, not a silent choice.
+  KernelTimer broken = [](const std::vector<CudaKernel>&) -> Expected<std::vector<double>> { return makeError("device lost"); };
+  auto failed = autotune(*opt, t, TuneStore("another GPU", dir), broken);
+  ASSERT_FALSE(failed);
+  EXPECT_NE(failed.error().message().find("device lost"), std::string::npos) << failed.error().message();
+  fs::remove_all(dir);
+}
+
+TEST(CudaAutotune, TilingAndRecordTextRoundTrip) {
+  GemmTiling t{64, 128, 3, 3, 32};
+  EXPECT_EQ(t.str(), "tile=64x128 split=3 stages=3 bk=32");
+  EXPECT_EQ(GemmTiling::parse(t.str()), t);
+  EXPECT_FALSE(GemmTiling::parse("tile=64x64 split=3 stages=3"));
+  EXPECT_FALSE(GemmTiling::parse("tile=64 split=3 stages=3 bk=8"));
+  EXPECT_FALSE(GemmTiling::parse("tile=64x64 split=x stages=3 bk=8"));
+  EXPECT_FALSE(GemmTiling::parse("tile=64x64 split=3 stages=3 bk=8 colour=2"));
+  TuneRecord r{t, 0.25, 0.5};
+  auto back = TuneRecord::parse(r.str());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->tiling, t);
+  EXPECT_DOUBLE_EQ(back->ms, 0.25);
+  EXPECT_FALSE(TuneRecord::parse("tile=64x128 split=3 stages=3 bk=32 ms=nan rule_ms=1"));
+  EXPECT_FALSE(TuneRecord::parse("tile=64x128 split=3 stages=3 bk=32 ms=1"));
+}
+
 // LRN and its gradient walk the channels with their windows in registers: odd and even window
 // sizes, a window of one, more channels than the window, and chunks of channels per thread.
 TEST(CudaKernels, LrnAndItsGradientMatchReference) {
@@ -531,6 +786,80 @@ TEST(CudaGpu, AlexNetMatchesReferenceInBothPrecisions) {
     test::Tolerance tol = tf32 ? test::Tolerance{1e-5, 3e-3} : test::Tolerance{1e-7, 1e-4};
     EXPECT_ALL_CLOSE((*got)[0], (*want)[0], tol) << (tf32 ? "tf32" : "f32");
   }
+}
+
+// Every candidate tiling on the device (the cp.async pipeline's hardware behaviour included).
+TEST(CudaGpu, EveryTilingCandidateMatchesReference) {
+  std::string why;
+  auto dev = cudaDeviceInfo(&why);
+  if (!dev)
+    GTEST_SKIP() << "no GPU: " << why;
+  for (bool tf32 : {false, true}) {
+    SCOPED_TRACE(tf32 ? "tf32" : "f32");
+    TilingCase tc = tilingGraph();
+    auto original = tc.graph->clone();
+    auto opt = optimised(std::move(tc.graph));
+    auto want = runReference(*original, tc.inputs);
+    ASSERT_TRUE(want) << want.error().message();
+    auto rule = emitCudaProgram(*opt, target(tf32 ? CudaPrecision::TF32 : CudaPrecision::F32, dev->sm, dev->multiprocessors));
+    ASSERT_TRUE(rule);
+    size_t rounds = 0;
+    for (const CudaKernel& k : rule->kernels)
+      rounds = std::max(rounds, k.candidates.size());
+    test::Tolerance tol = tf32 ? test::Tolerance{2e-2, 3e-3} : test::Tolerance{1e-5, 1e-4};
+    for (size_t r = 0; r < rounds; ++r) {
+      CudaRunOptions ro;
+      ro.tf32 = tf32;
+      for (const CudaKernel& k : rule->kernels)
+        if (k.tiling)
+          ro.tilings[k.name] = k.candidates[std::min(r, k.candidates.size() - 1)];
+      SCOPED_TRACE(fmt::format("round {}", r));
+      auto exe = CudaExecutable::create(opt, ro);
+      ASSERT_TRUE(exe) << exe.error().message();
+      for (int run = 0; run < 2; ++run) {
+        auto got = (*exe)->run(tc.inputs);
+        ASSERT_TRUE(got) << got.error().message();
+        for (size_t i = 0; i < got->size(); ++i)
+          EXPECT_ALL_CLOSE((*got)[i], (*want)[i], tol) << "result " << i << ", run " << run;
+      }
+    }
+  }
+}
+
+// --autotune end to end: the tuned AlexNet matches the reference, and a second executable on the
+// same GPU takes every choice from the store.
+TEST(CudaGpu, AutotunedAlexNetMatchesReferenceAndIsStored) {
+  std::string why;
+  if (!cudaDeviceInfo(&why))
+    GTEST_SKIP() << "no GPU: " << why;
+  std::string dir = tempDir("gpu-tune");
+  AlexNetOptions o;
+  o.batch = 4;
+  auto g = buildAlexNet(o);
+  ASSERT_TRUE(g);
+  std::vector<Tensor> in{test::randomTensor((*g)->inputs()[0]->type(), 5)};
+  auto want = runReference(**g, in);
+  ASSERT_TRUE(want);
+  auto opt = optimised(std::move(*g));
+  for (int pass = 0; pass < 2; ++pass) {
+    CudaRunOptions ro;
+    ro.tf32 = true;
+    ro.autotune = true;
+    ro.cacheDir = dir;
+    auto exe = CudaExecutable::create(opt, ro);
+    ASSERT_TRUE(exe) << exe.error().message();
+    const auto& lines = (*exe)->stats().tuning;
+    EXPECT_EQ(lines.size(), 8u);
+    for (const std::string& l : lines) {
+      if (pass == 1) {
+        EXPECT_NE(l.find("stored"), std::string::npos) << l;
+      }
+    }
+    auto got = (*exe)->run(in);
+    ASSERT_TRUE(got) << got.error().message();
+    EXPECT_ALL_CLOSE((*got)[0], (*want)[0], (test::Tolerance{1e-5, 3e-3})) << "pass " << pass;
+  }
+  fs::remove_all(dir);
 }
 
 // Two training steps of the narrow AlexNet on the device (parameters and velocities stay there,

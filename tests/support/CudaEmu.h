@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <math.h> // expf, logf, ... in the global namespace, as CUDA has them
 #include <string>
 #include <thread>
@@ -41,11 +42,19 @@ namespace sinter_emu {
 
 enum class State { Run, BlockBarrier, WarpBarrier, Done };
 
+// A cp.async copy in flight: done at the cp.async.wait_group that covers its group.
+struct AsyncCopy {
+  float* dst;
+  const float* src; // null: zero-fill
+};
+
 struct Fiber {
   ucontext_t ctx;
   dim3 tid;
   unsigned linear = 0;
   State state = State::Run;
+  std::vector<AsyncCopy> openGroup;              // copies since the last commit
+  std::vector<std::vector<AsyncCopy>> committed; // groups in flight, oldest first
 };
 
 struct Block {
@@ -55,6 +64,8 @@ struct Block {
   std::vector<Fiber> fibers;
   std::vector<char> stacks;
   std::vector<unsigned char> slots; // 64 bytes per thread for warp exchanges
+  unsigned sharedBytes = 0;          // dynamic shared memory (extern __shared__)
+  std::vector<float> dynamicShared;
   ucontext_t scheduler;
   Fiber* current = nullptr;
   std::string error;
@@ -84,6 +95,8 @@ inline bool runBlock(Block& b) {
   if (b.stacks.size() < n * kStackBytes)
     b.stacks.resize(n * kStackBytes);
   b.slots.assign(n * kSlotBytes, 0);
+  // NaN at first: a kernel reading dynamic shared memory it never wrote shows up in results.
+  b.dynamicShared.assign((b.sharedBytes + 3) / 4, std::numeric_limits<float>::quiet_NaN());
   for (unsigned i = 0; i < n; ++i) {
     Fiber& f = b.fibers[i];
     f.linear = i;
@@ -139,7 +152,7 @@ inline bool runBlock(Block& b) {
 }
 
 // Launches `body(arg)` over the grid; returns an error message, or null.
-inline const char* launch(dim3 grid, dim3 block, void (*body)(void*), void* arg) {
+inline const char* launch(dim3 grid, dim3 block, unsigned sharedBytes, void (*body)(void*), void* arg) {
   static thread_local std::string error;
   unsigned total = grid.x * grid.y * grid.z;
   std::atomic<unsigned> next{0};
@@ -152,6 +165,7 @@ inline const char* launch(dim3 grid, dim3 block, void (*body)(void*), void* arg)
     b.arg = arg;
     b.blockDim = block;
     b.gridDim = grid;
+    b.sharedBytes = sharedBytes;
     for (unsigned i; !failed && (i = next++) < total;) {
       b.blockIdx = {i % grid.x, i / grid.x % grid.y, i / (grid.x * grid.y)};
       if (!runBlock(b)) {
@@ -253,6 +267,30 @@ inline unsigned short sinter_f32_to_f16(float f) {
   unsigned short h;
   std::memcpy(&h, &v, 2);
   return h;
+}
+// Dynamic shared memory of the running block.
+namespace sinter_emu {
+inline float* dynamicShared() { return tlsBlock->dynamicShared.data(); }
+} // namespace sinter_emu
+// cp.async: the destination reads NaN until a wait_group covers the copy's group, so a kernel
+// that reads a stage before waiting for it (or before the barrier after the wait, when another
+// thread made the copy) shows up in results.
+inline void sinter_cp_async4(float* dst, const float* src) {
+  *dst = std::numeric_limits<float>::quiet_NaN();
+  sinter_emu::tlsBlock->current->openGroup.push_back({dst, src});
+}
+inline void sinter_cp_async_commit() {
+  sinter_emu::Fiber* f = sinter_emu::tlsBlock->current;
+  f->committed.push_back(std::move(f->openGroup));
+  f->openGroup.clear();
+}
+template <int N> void sinter_cp_async_wait() {
+  sinter_emu::Fiber* f = sinter_emu::tlsBlock->current;
+  while (f->committed.size() > static_cast<size_t>(N)) {
+    for (const sinter_emu::AsyncCopy& c : f->committed.front())
+      *c.dst = c.src ? *c.src : 0.f;
+    f->committed.erase(f->committed.begin());
+  }
 }
 inline unsigned sinter_tf32(float f) {
   unsigned x = __float_as_uint(f);

@@ -39,9 +39,9 @@ std::string translationUnit(const CudaProgram& p) {
     const CudaKernel& k = p.kernels[i];
     tu += fmt::format("namespace sinter_ns{} {{\n{}}}\n", i, k.source);
     tu += fmt::format("extern \"C\" const char* sinter_launch_{}(void** a) {{\n"
-                      "  return sinter_emu::launch(dim3{{{}, {}, {}}}, dim3{{{}, {}, {}}}, [](void* p) {{ "
+                      "  return sinter_emu::launch(dim3{{{}, {}, {}}}, dim3{{{}, {}, {}}}, {}u, [](void* p) {{ "
                       "sinter_emu::invoke(&sinter_ns{}::{}, static_cast<void**>(p)); }}, a);\n}}\n",
-                      i, k.grid[0], k.grid[1], k.grid[2], k.block[0], k.block[1], k.block[2], i, k.name);
+                      i, k.grid[0], k.grid[1], k.grid[2], k.block[0], k.block[1], k.block[2], k.sharedBytes, i, k.name);
   }
   return tu;
 }

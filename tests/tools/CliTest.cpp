@@ -68,6 +68,13 @@ TEST_F(Cli, HelpIsTruthfulAndUsageErrorsExit2) {
   EXPECT_EQ(badTarget.code, 2);
   Result badFlag = sinter("dump alexnet --frobnicate");
   EXPECT_EQ(badFlag.code, 2);
+  // --autotune times CUDA kernels: asked for on another target, it is a usage error.
+  for (const char* cmd : {"run", "bench", "train"})
+    EXPECT_NE(sinter(std::string(cmd) + " --help").out.find("--autotune"), std::string::npos) << cmd;
+  Result tune = sinter("bench alexnet-narrow --target reference --autotune");
+  EXPECT_EQ(tune.code, 2);
+  EXPECT_EQ(tune.err.rfind("error: --autotune times CUDA kernels on a GPU: it needs --target cuda, not 'reference'\n", 0), 0u)
+      << tune.err;
 }
 
 TEST_F(Cli, DumpPrintsThePaperNetworkAndParsesItBack) {
@@ -137,6 +144,7 @@ TEST_F(Cli, CompileForCudaFillsTheCacheThatCacheCommandsManage) {
   EXPECT_NE(c.out.find("mma.sync m16n8k8 TF32"), std::string::npos) << c.out;
   EXPECT_NE(c.out.find("registers"), std::string::npos) << c.out;
   EXPECT_EQ(c.out.find("WARNINGS"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("tilings for --autotune]"), std::string::npos) << c.out;
   const std::string own = "SINTER_CACHE_DIR=cache";
   Result fill = sinter("compile alexnet-narrow --target cuda --arch sm_90", own);
   ASSERT_EQ(fill.code, 0) << fill.err;

@@ -22,7 +22,7 @@ int64_t batchOf(const Graph& g) {
 struct BenchOpts {
   std::string model, target = "auto", precision = "f32";
   int iters = 10, warmup = 2, threads = 0;
-  bool noCache = false, profile = false;
+  bool noCache = false, profile = false, autotune = false;
   BuiltinOptions builtin;
   PipelineFlags pipeline;
 };
@@ -53,10 +53,18 @@ Error benchCuda(std::shared_ptr<const Graph> graph, const std::vector<Tensor>& i
   CudaRunOptions ro;
   ro.tf32 = tf32;
   ro.useCache = !o.noCache;
+  ro.autotune = o.autotune;
+  ro.progress = [](const std::string& line) { progress(line); };
   auto exe = CudaExecutable::create(graph, ro);
+  progressDone();
   if (!exe)
     return exe.error().context(o.model);
   const CudaCompileStats& st = (*exe)->stats();
+  if (o.autotune) {
+    fmt::print("autotune: {:.3f} s; tiled-GEMM kernels:\n", st.tuneSeconds);
+    for (const std::string& line : st.tuning)
+      fmt::print("  {}\n", line);
+  }
   if (auto r = (*exe)->run(inputs); !r)
     return r.error().context(o.model);
   if (o.warmup)
@@ -73,8 +81,9 @@ Error benchCuda(std::shared_ptr<const Graph> graph, const std::vector<Tensor>& i
   fmt::print("target: cuda ({}, sm_{}, {} SMs at {:.0f} MHz; {})\n", gpu.name, gpu.sm, gpu.multiprocessors,
              gpu.clockKHz / 1e3, tf32 ? "tf32 tensor cores" : "f32 FFMA");
   fmt::print("compile: cold {:.3f} s (NVRTC, {} kernels); cached {:.3f} s ({} of {} from the cache: {:.3f} s for "
-             "codegen, cache and module load, the rest allocation and weight upload)\n",
-             coldSeconds, prog->kernels.size(), st.seconds, st.cacheHits, st.kernels, st.kernelSeconds);
+             "codegen, {}cache and module load, the rest allocation and weight upload)\n",
+             coldSeconds, prog->kernels.size(), st.seconds, st.cacheHits, st.kernels, st.kernelSeconds,
+             o.autotune ? "autotune, " : "");
   fmt::print("step: median {:.3f} ms, min {:.3f} ms over {} iterations ({} warm-up), device time of one CUDA graph "
              "replay\n",
              median, best, o.iters, o.warmup);
@@ -112,6 +121,9 @@ Action addBench(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)")->check(CLI::Range(0, 1024));
   cmd->add_flag("--no-cache", o->noCache, "compile without the kernel cache (cold compile time)");
   cmd->add_flag("--profile", o->profile, "print the time of each kernel");
+  cmd->add_flag("--autotune", o->autotune,
+                "cuda: time each convolution/GEMM kernel's candidate tilings on the GPU and keep the fastest (stored in the "
+                "cache for the next run on this GPU)");
   o->builtin.add(*cmd);
   o->pipeline.add(*cmd, false);
   cmd->footer("--batch sets a built-in's batch; for ONNX files with a symbolic batch use --input-shape.");
@@ -124,6 +136,8 @@ Action addBench(CLI::App& app) {
     std::string target = o->target == "auto" ? (gpu ? "cuda" : cpuBackendAvailable() ? "cpu" : "reference") : o->target;
     if (target == "cuda" && !gpu)
       return makeError("target 'cuda' needs a GPU: {} ('sinter compile --target cuda' compiles without one)", why);
+    if (o->autotune && target != "cuda")
+      return Error::usage(fmt::format("--autotune times CUDA kernels on a GPU: it needs --target cuda, not '{}'", target));
     auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/true);
     if (!g)
       return g.error();

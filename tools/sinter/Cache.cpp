@@ -1,5 +1,6 @@
 // `sinter cache ls|verify|clear`: the on-disk kernel cache ($SINTER_CACHE_DIR, else
-// ~/.cache/sinter), with one folder per backend (cpu: object files, cuda: CUBINs).
+// ~/.cache/sinter), with one folder per kind (cpu: object files, cuda: CUBINs, tune: autotune's
+// choices).
 #include "tools/sinter/Commands.h"
 
 #include "runtime/KernelCache.h"
@@ -7,7 +8,7 @@
 namespace sinter::cli {
 
 namespace {
-constexpr const char* kKinds[] = {"cpu", "cuda"};
+constexpr const char* kKinds[] = {"cpu", "cuda", "tune"};
 
 std::vector<std::string> kindsOf(const std::string& kind) {
   if (kind != "all")
@@ -25,7 +26,8 @@ Action addCache(CLI::App& app) {
   cmd->add_option("ACTION", o->action, "ls (entries and sizes), verify (check every entry), clear (remove all)")
       ->required()
       ->check(CLI::IsMember({"ls", "verify", "clear"}));
-  cmd->add_option("--kind", o->kind, "cpu, cuda or all")->check(CLI::IsMember({"all", "cpu", "cuda"}));
+  cmd->add_option("--kind", o->kind, "cpu, cuda, tune (autotune's choices) or all")
+      ->check(CLI::IsMember({"all", "cpu", "cuda", "tune"}));
   cmd->add_option("--dir", o->dir, "cache root (default: $SINTER_CACHE_DIR, else ~/.cache/sinter)");
   cmd->footer("Entries are keyed by a hash of the kernel source or IR, the target and the compiler version and\n"
               "options; a corrupt or truncated entry is never used (it is recompiled and replaced).");

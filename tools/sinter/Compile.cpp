@@ -59,7 +59,8 @@ Error compileForCuda(const Graph& graph, const std::string& model, std::string a
     const CudaKernel& k = prog->kernels[i];
     const CompiledKernel& c = (*bins)[i];
     hits += c.cacheHit;
-    fmt::print("  {:<28} grid {}x{}x{} block {}  {}\n", k.name, k.grid[0], k.grid[1], k.grid[2], k.block[0], k.rule);
+    fmt::print("  {:<28} grid {}x{}x{} block {}  {}{}\n", k.name, k.grid[0], k.grid[1], k.grid[2], k.block[0], k.rule,
+               k.candidates.size() > 1 ? fmt::format(" [{} tilings for --autotune]", k.candidates.size()) : "");
     fmt::print("  {:<28} {}{}\n", "", resourceReport(c), nvrtcWarnings(c).empty() ? "" : "  WARNINGS: " + nvrtcWarnings(c));
   }
   fmt::print("compiled {} kernels in {:.3f} s ({} from the kernel cache)\n", prog->kernels.size(), secs, hits);

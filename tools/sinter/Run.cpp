@@ -67,7 +67,7 @@ Action addRun(CLI::App& app) {
   struct Opts {
     std::string model, target = "auto", output, outputDir, weights, precision = "f32";
     std::vector<std::string> inputs;
-    bool random = false;
+    bool random = false, autotune = false;
     uint64_t inputSeed = 0;
     int top = 5;
     int threads = 0;
@@ -89,6 +89,7 @@ Action addRun(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "reference", "cpu", "cuda"}));
   cmd->add_option("--precision", o->precision, "cuda: f32 (exact, FFMA) or tf32 (tensor cores) for conv and gemm")
       ->check(CLI::IsMember({"f32", "tf32"}));
+  cmd->add_flag("--autotune", o->autotune, "cuda: time each convolution/GEMM kernel's candidate tilings on the GPU and keep the fastest (stored in the cache for the next run on this GPU)");
   cmd->add_option("--weights", o->weights, "load parameters from DIR/NAME.npy (replacing a built-in's "
                                            "initial weights)");
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)")->check(CLI::Range(0, 1024));
@@ -108,6 +109,8 @@ Action addRun(CLI::App& app) {
       return makeError("target '{}' is not available here: {} (available: {}reference; 'sinter compile "
                        "--target cuda' compiles CUDA kernels without a GPU)",
                        target, why, cpuBackendAvailable() ? "cpu, " : "");
+    if (o->autotune && target != "cuda")
+      return Error::usage(fmt::format("--autotune times CUDA kernels on a GPU: it needs --target cuda, not '{}'", target));
 
     // Parse NAME=FILE pairs before the (possibly slow) model build.
     std::map<std::string, std::string> files;
@@ -193,6 +196,8 @@ Action addRun(CLI::App& app) {
       progress("compiling for the GPU (NVRTC) ...");
       CudaRunOptions co;
       co.tf32 = o->precision == "tf32";
+      co.autotune = o->autotune;
+      co.progress = [](const std::string& line) { progress(line); };
       auto exe = CudaExecutable::create(shared, co);
       progressDone();
       if (!exe)

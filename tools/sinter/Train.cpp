@@ -46,7 +46,7 @@ struct TrainOpts {
   double lr = 0.01, momentum = 0.9, weightDecay = 0.0005;
   int patience = 2, threads = 0;
   uint64_t seed = 0;
-  bool evalOnly = false;
+  bool evalOnly = false, autotune = false;
 };
 
 // The loop's position, saved in the checkpoint's metadata.
@@ -180,6 +180,8 @@ Error train(const TrainOpts& o) {
     return makeError("target 'cuda' needs a GPU: {}", why);
   if (target == "cpu" && !cpuBackendAvailable())
     return makeError("target 'cpu' is not in this build (SINTER_WITH_LLVM=OFF)");
+  if (o.autotune && target != "cuda")
+    return Error::usage(fmt::format("--autotune times CUDA kernels on a GPU: it needs --target cuda, not '{}'", target));
   if (o.checkpoint.empty() && o.checkpointEvery)
     return makeError("--checkpoint-every needs --checkpoint FILE");
 
@@ -295,6 +297,7 @@ Error train(const TrainOpts& o) {
   eo.target = target;
   eo.threads = o.threads;
   eo.tf32 = o.precision == "tf32";
+  eo.autotune = o.autotune;
   progress(fmt::format("compiling the training step for {} ...", target));
   auto exe = Executor::create(trainShared, eo);
   progressDone();
@@ -599,6 +602,7 @@ Action addTrain(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "reference", "cpu", "cuda"}));
   cmd->add_option("--precision", o->precision, "cuda: f32 or tf32 (tensor cores) for conv and gemm")
       ->check(CLI::IsMember({"f32", "tf32"}));
+  cmd->add_flag("--autotune", o->autotune, "cuda: time each convolution/GEMM kernel's candidate tilings on the GPU and keep the fastest (stored in the cache for the next run on this GPU)");
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)")->check(CLI::Range(0, 1024));
   cmd->add_option("--seed", o->seed, "seed of the initial weights (built-ins), the shuffling, the augmentation and "
                                      "the dropout masks");

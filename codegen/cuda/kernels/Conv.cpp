@@ -5,6 +5,11 @@ namespace sinter::cuda {
 
 namespace {
 
+// The element a pointer expression (nullptr: padding) designates, or 0.
+std::string derefOrZero(const std::string& ptr) {
+  return fmt::format("[&]() -> float {{ const float* p_ = {}; return p_ ? *p_ : 0.f; }}()", ptr);
+}
+
 Error conv2d(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
   ConvShape c = ConvShape::of(op);
   int64_t Mg = c.M / c.G, K = c.Cg * c.KH * c.KW, OHW = c.OH * c.OW;
@@ -18,17 +23,18 @@ Error conv2d(KernelSource& ks, const Node& op, const Binding& bind, const Epilog
     g.N = c.N * OHW;
     g.K = K;
     g.Z = c.G;
-    g.aLoad = fmt::format("{}[((i64)z * {} + m) * {} + k]", KernelSource::buf(bind.in[1]), Mg, K);
+    g.aPtr = fmt::format("&{}[((i64)z * {} + m) * {} + k]", KernelSource::buf(bind.in[1]), Mg, K);
+    g.aLoad = "*" + g.aPtr;
     // Column n = (image, oh, ow): its input window origin.
     g.columnSetup = fmt::format(
         "const int img$ = n$ / {}, r$ = n$ % {}; const int ih$ = (r$ / {}) * {} - {}, iw$ = (r$ % {}) * {} - {}; "
         "const i64 xb$ = ((i64)img$ * {} + (i64)z * {}) * {};",
         OHW, OHW, c.OW, c.SH, c.PT, c.OW, c.SW, c.PL, c.C, c.Cg, c.H * c.W);
-    g.bLoad = fmt::format("[&]() -> float {{ const int cc = k / {}, rr = k % {}; const int ih = ih$ + (rr / {}) * {}, iw = "
-                          "iw$ + (rr % {}) * {}; return ((unsigned)ih < {}u && (unsigned)iw < {}u) ? {}[xb$ + ((i64)cc * "
-                          "{} + ih) * {} + iw] : 0.f; }}()",
-                          c.KH * c.KW, c.KH * c.KW, c.KW, c.DH, c.KW, c.DW, c.H, c.W, KernelSource::buf(bind.in[0]), c.H,
-                          c.W);
+    g.bPtr = fmt::format("[&]() -> const float* {{ const int cc = k / {}, rr = k % {}; const int ih = ih$ + (rr / {}) * {}, iw = "
+                         "iw$ + (rr % {}) * {}; return ((unsigned)ih < {}u && (unsigned)iw < {}u) ? &{}[xb$ + ((i64)cc * "
+                         "{} + ih) * {} + iw] : nullptr; }}()",
+                         c.KH * c.KW, c.KH * c.KW, c.KW, c.DH, c.KW, c.DW, c.H, c.W, KernelSource::buf(bind.in[0]), c.H, c.W);
+    g.bLoad = derefOrZero(g.bPtr);
     std::string ch = fmt::format("((i64)z * {} + m)", Mg);
     std::string flat = fmt::format("(((i64)(n / {}) * {} + {}) * {} + n % {})", OHW, c.M, ch, OHW, OHW);
     std::string v = bias ? fmt::format("(acc + {})", ks.load(bind.in[2], ch, "float")) : "acc";
@@ -92,15 +98,17 @@ Error conv2dGradInput(KernelSource& ks, const Node& op, const Binding& bind, con
     g.N = c.N * HW;
     g.K = Mg * KK;
     g.Z = c.G;
-    g.aLoad = fmt::format("{}[(((i64)z * {} + k / {}) * {} + m) * {} + k % {}]", w, Mg, KK, c.Cg, KK, KK);
+    g.aPtr = fmt::format("&{}[(((i64)z * {} + k / {}) * {} + m) * {} + k % {}]", w, Mg, KK, c.Cg, KK, KK);
+    g.aLoad = "*" + g.aPtr;
     g.columnSetup = fmt::format("const int img$ = n$ / {}, r$ = n$ % {}; const int ih$ = r$ / {} + {}, iw$ = r$ % {} + {}; "
                                 "const i64 yb$ = ((i64)img$ * {} + (i64)z * {}) * {};",
                                 HW, HW, c.W, c.PT, c.W, c.PL, c.M, Mg, OHW);
-    g.bLoad = fmt::format("[&]() -> float {{ const int mm = k / {}, rr = k % {}; const int th = ih$ - (rr / {}) * {}, tw = "
-                          "iw$ - (rr % {}) * {}; if (th < 0 || tw < 0 || th % {} != 0 || tw % {} != 0) return 0.f; const "
-                          "int oh = th / {}, ow = tw / {}; return (oh < {} && ow < {}) ? {}[yb$ + (i64)mm * {} + oh * {} + "
-                          "ow] : 0.f; }}()",
-                          KK, KK, c.KW, c.DH, c.KW, c.DW, c.SH, c.SW, c.SH, c.SW, c.OH, c.OW, dy, OHW, c.OW);
+    g.bPtr = fmt::format("[&]() -> const float* {{ const int mm = k / {}, rr = k % {}; const int th = ih$ - (rr / {}) * {}, tw = "
+                         "iw$ - (rr % {}) * {}; if (th < 0 || tw < 0 || th % {} != 0 || tw % {} != 0) return nullptr; const "
+                         "int oh = th / {}, ow = tw / {}; return (oh < {} && ow < {}) ? &{}[yb$ + (i64)mm * {} + oh * {} + "
+                         "ow] : nullptr; }}()",
+                         KK, KK, c.KW, c.DH, c.KW, c.DW, c.SH, c.SW, c.SH, c.SW, c.OH, c.OW, dy, OHW, c.OW);
+    g.bLoad = derefOrZero(g.bPtr);
     g.store = fmt::format("        const i64 o = ((i64)(n / {}) * {} + (i64)z * {} + m) * {} + n % {};\n        {}", HW, c.C,
                           c.Cg, HW, HW, ks.store(bind.out, "o", epi.apply(ks, "acc", "o", outShape, "float")));
     emitTiledGemm(ks, g, "conv2d_grad_input");
@@ -140,14 +148,16 @@ Error conv2dGradWeight(KernelSource& ks, const Node& op, const Binding& bind, co
     g.N = c.Cg * KK;
     g.K = c.N * OHW;
     g.Z = c.G;
-    g.aLoad = fmt::format("{}[((i64)(k / {}) * {} + (i64)z * {} + m) * {} + k % {}]", dy, OHW, c.M, Mg, OHW, OHW);
+    g.aPtr = fmt::format("&{}[((i64)(k / {}) * {} + (i64)z * {} + m) * {} + k % {}]", dy, OHW, c.M, Mg, OHW, OHW);
+    g.aLoad = "*" + g.aPtr;
     g.columnSetup = fmt::format("const int c$ = n$ / {}, dh$ = ((n$ % {}) / {}) * {} - {}, dw$ = (n$ % {}) * {} - {}; "
                                 "const i64 xc$ = ((i64)z * {} + c$) * {};",
                                 KK, KK, c.KW, c.DH, c.PT, c.KW, c.DW, c.PL, c.Cg, HW);
-    g.bLoad = fmt::format("[&]() -> float {{ const int img = k / {}, r = k % {}; const int ih = (r / {}) * {} + dh$, iw = (r % "
-                          "{}) * {} + dw$; return ((unsigned)ih < {}u && (unsigned)iw < {}u) ? {}[(i64)img * {} + xc$ + ih * "
-                          "{} + iw] : 0.f; }}()",
-                          OHW, OHW, c.OW, c.SH, c.OW, c.SW, c.H, c.W, x, c.C * HW, c.W);
+    g.bPtr = fmt::format("[&]() -> const float* {{ const int img = k / {}, r = k % {}; const int ih = (r / {}) * {} + dh$, iw = (r % "
+                         "{}) * {} + dw$; return ((unsigned)ih < {}u && (unsigned)iw < {}u) ? &{}[(i64)img * {} + xc$ + ih * "
+                         "{} + iw] : nullptr; }}()",
+                         OHW, OHW, c.OW, c.SH, c.OW, c.SW, c.H, c.W, x, c.C * HW, c.W);
+    g.bLoad = derefOrZero(g.bPtr);
     g.bKMajor = true;
     g.store = fmt::format("        const i64 o = ((i64)z * {} + m) * {} + n;\n        {}", Mg, c.Cg * KK,
                           ks.store(bind.out, "o", epi.apply(ks, "acc", "o", outShape, "float")));

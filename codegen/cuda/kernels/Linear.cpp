@@ -75,9 +75,12 @@ Error gemm(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue
     g.M = M;
     g.N = N;
     g.K = K;
-    g.aLoad = ta ? fmt::format("{}[(i64)k * {} + m]", x, M) : fmt::format("{}[(i64)m * {} + k]", x, K);
+    g.aPtr = ta ? fmt::format("&{}[(i64)k * {} + m]", x, M) : fmt::format("&{}[(i64)m * {} + k]", x, K);
+    g.aLoad = "*" + g.aPtr;
+    g.aKMajor = !ta;
     g.columnSetup = "(void)n$;";
-    g.bLoad = tb ? fmt::format("{}[(i64)n * {} + k]", w, K) : fmt::format("{}[(i64)k * {} + n]", w, N);
+    g.bPtr = tb ? fmt::format("&{}[(i64)n * {} + k]", w, K) : fmt::format("&{}[(i64)k * {} + n]", w, N);
+    g.bLoad = "*" + g.bPtr;
     g.bKMajor = tb;
     std::string v = alpha == 1.0 ? fmt::format("(acc{})", biasTerm) : fmt::format("(acc * {}{})", literal(alpha, "float"), biasTerm);
     g.store = fmt::format("        const i64 o = (i64)m * {} + n;\n        {}", N,
