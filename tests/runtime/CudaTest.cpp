@@ -788,13 +788,15 @@ TEST(CudaGpu, AlexNetMatchesReferenceInBothPrecisions) {
   }
 }
 
-// Every candidate tiling on the device (the cp.async pipeline's hardware behaviour included).
+// Every TF32 candidate tiling on the device: the cp.async pipeline's hardware behaviour, every
+// tile shape and the split-K stores. (The f32 candidates differ from these only in the FFMA
+// inner loop, which the emulator checks; leaving them out halves the device time.)
 TEST(CudaGpu, EveryTilingCandidateMatchesReference) {
   std::string why;
   auto dev = cudaDeviceInfo(&why);
   if (!dev)
     GTEST_SKIP() << "no GPU: " << why;
-  for (bool tf32 : {false, true}) {
+  for (bool tf32 : {true}) {
     SCOPED_TRACE(tf32 ? "tf32" : "f32");
     TilingCase tc = tilingGraph();
     auto original = tc.graph->clone();
