@@ -87,6 +87,15 @@ __device__ __forceinline__ void sinter_cp_async_commit() { asm volatile("cp.asyn
 template <int N> __device__ __forceinline__ void sinter_cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
 #endif
 )";
+// 16-byte cp.async (both addresses 16-byte aligned) with zero-fill.
+constexpr std::string_view kCpAsync16Helper = R"(#ifndef SINTER_EMULATION
+__device__ __align__(16) const float sinter_zero_src4[4] = {0.f, 0.f, 0.f, 0.f};
+__device__ __forceinline__ void sinter_cp_async16(float* dst, const float* src) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(s), "l"(src ? src : sinter_zero_src4), "r"(src ? 16 : 0));
+}
+#endif
+)";
 
 std::string slot(const std::string& s, const std::string& i) { return std::regex_replace(s, std::regex("\\$"), i); }
 std::string slot(const std::string& s, int i) { return slot(s, std::to_string(i)); }
@@ -321,25 +330,42 @@ void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what)
     // Copies of K tile `kt` into stage `st`.
     std::string copies = "    float* const As = smem + st * " + std::to_string(stageFloats) + ";\n";
     copies += fmt::format("    float* const Bs = As + {};\n", aSize);
-    for (int i = 0; i < LA; ++i) {
-      std::string mi = g.aKMajor ? fmt::format("tid / {} + {}", BK, i * (kThreads / BK)) : fmt::format("tid % {}", BM);
-      std::string ki = g.aKMajor ? fmt::format("tid % {}", BK) : fmt::format("tid / {} + {}", BM, i * (kThreads / BM));
+    // k-major operands with aligned runs of 4 go 16 bytes per copy (BK / 4 copies per row).
+    const bool aVec = g.aKMajor && g.aVec4, bVec = g.bKMajor && g.bVec4;
+    if (aVec || bVec)
+      ks.helper(std::string(kCpAsync16Helper));
+    const int BV = BK / 4;
+    for (int i = 0; i < (aVec ? LA / 4 : LA); ++i) {
+      std::string mi = aVec        ? fmt::format("tid / {} + {}", BV, i * (kThreads / BV))
+                       : g.aKMajor ? fmt::format("tid / {} + {}", BK, i * (kThreads / BK))
+                                   : fmt::format("tid % {}", BM);
+      std::string ki = aVec        ? fmt::format("(tid % {}) * 4", BV)
+                       : g.aKMajor ? fmt::format("tid % {}", BK)
+                                   : fmt::format("tid / {} + {}", BM, i * (kThreads / BM));
       copies += fmt::format("    {{ const int mi = {}, ki = {}; const int m = mBlk + mi; const int k = (int)(k0 + ki);\n", mi, ki);
-      copies += fmt::format("      sinter_cp_async4(&{}, (m < {}ll && k < kEnd) ? ({}) : nullptr); }}\n", aAt("ki", "mi"), g.M,
-                            g.aPtr);
+      copies += fmt::format("      sinter_cp_async{}(&{}, (m < {}ll && k < kEnd) ? ({}) : nullptr); }}\n", aVec ? 16 : 4,
+                            aAt("ki", "mi"), g.M, g.aPtr);
     }
-    for (int i = 0; i < LB; ++i) {
+    const std::string& bPtr = g.bPtrAsync.empty() ? g.bPtr : g.bPtrAsync;
+    if (!g.asyncHelper.empty())
+      ks.helper(g.asyncHelper);
+    for (int i = 0; i < (bVec ? LB / 4 : LB); ++i) {
       if (g.bKMajor) {
-        copies += fmt::format("    {{ const int ni = tid / {} + {}, ki = tid % {}; const int nc = nBlk + ni;\n", BK, i * (kThreads / BK), BK);
+        if (bVec)
+          copies += fmt::format("    {{ const int ni = tid / {} + {}, ki = (tid % {}) * 4; const int nc = nBlk + ni;\n", BV,
+                                i * (kThreads / BV), BV);
+        else
+          copies += fmt::format("    {{ const int ni = tid / {} + {}, ki = tid % {}; const int nc = nBlk + ni;\n", BK,
+                                i * (kThreads / BK), BK);
         copies += "      " + slot(g.columnSetup, "c") + "\n";
         copies += "      const int k = (int)(k0 + ki); const int n = nc;\n";
-        copies += fmt::format("      sinter_cp_async4(&{}, (k < kEnd && n < {}ll) ? ({}) : nullptr); }}\n", bAt("ki", "ni"), g.N,
-                              slot(g.bPtr, "c"));
+        copies += fmt::format("      sinter_cp_async{}(&{}, (k < kEnd && n < {}ll) ? ({}) : nullptr); }}\n", bVec ? 16 : 4,
+                              bAt("ki", "ni"), g.N, slot(bPtr, "c"));
       } else {
         copies += fmt::format("    {{ const int ni = tid % {}, ki = tid / {} + {}; const int k = (int)(k0 + ki); const int n = n0;\n",
                               BN, BN, i * (kThreads / BN));
         copies += fmt::format("      sinter_cp_async4(&{}, (k < kEnd && n < {}ll) ? ({}) : nullptr); }}\n", bAt("ki", "ni"), g.N,
-                              slot(g.bPtr, 0));
+                              slot(bPtr, 0));
       }
     }
     // Prologue: the first ST - 1 tiles in flight (one commit group each, empty past the end).

@@ -18,6 +18,12 @@ struct GemmSpec {
   /// when both are given, TF32 may use the cp.async pipeline (GemmTiling::stages).
   std::string aPtr, bPtr;
   bool aKMajor = true;     ///< A's consecutive k are contiguous (false: consecutive m)
+  /// k-major operands whose four elements k..k+3 (k a multiple of 4) are contiguous and 16-byte
+  /// aligned: the cp.async pipeline copies them 16 bytes at a time.
+  bool aVec4 = false, bVec4 = false;
+  /// The cp.async pipeline's B pointer when it differs from `bPtr` (a cheaper form), and the
+  /// helper text it needs (e.g. a __constant__ table indexed by k).
+  std::string bPtrAsync, asyncHelper;
   /// Statements storing `acc` (a float) into C[m][n], both in range; may use `z`.
   std::string store;
   bool bKMajor = false;    ///< B's consecutive k are contiguous (load B tiles along k)

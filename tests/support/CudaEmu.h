@@ -30,6 +30,7 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __align__(n) // (__shared__ below carries the alignment: alignas must lead the declaration)
+#define __constant__
 
 struct dim3 {
   unsigned x = 1, y = 1, z = 1;
@@ -278,6 +279,12 @@ inline float* dynamicShared() { return tlsBlock->dynamicShared.data(); }
 inline void sinter_cp_async4(float* dst, const float* src) {
   *dst = std::numeric_limits<float>::quiet_NaN();
   sinter_emu::tlsBlock->current->openGroup.push_back({dst, src});
+}
+inline void sinter_cp_async16(float* dst, const float* src) {
+  if (reinterpret_cast<uintptr_t>(dst) % 16 || reinterpret_cast<uintptr_t>(src) % 16)
+    __builtin_trap(); // the hardware faults on a misaligned 16-byte copy
+  for (int i = 0; i < 4; ++i)
+    sinter_cp_async4(dst + i, src ? src + i : nullptr);
 }
 inline void sinter_cp_async_commit() {
   sinter_emu::Fiber* f = sinter_emu::tlsBlock->current;

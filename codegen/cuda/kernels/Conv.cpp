@@ -35,6 +35,23 @@ Error conv2d(KernelSource& ks, const Node& op, const Binding& bind, const Epilog
                          "{} + ih) * {} + iw] : nullptr; }}()",
                          c.KH * c.KW, c.KH * c.KW, c.KW, c.DH, c.KW, c.DW, c.H, c.W, KernelSource::buf(bind.in[0]), c.H, c.W);
     g.bLoad = derefOrZero(g.bPtr);
+    g.aVec4 = K % 4 == 0;
+    // The cp.async pipeline reads each k's input offset and window shift from a table (uniform
+    // across a warp: constant-cache broadcasts) instead of dividing k by KH*KW and KW.
+    if (K * 8 <= 32 * 1024) {
+      std::string off, hw;
+      for (int64_t k = 0; k < K; ++k) {
+        int64_t cc = k / (c.KH * c.KW), kh = k % (c.KH * c.KW) / c.KW, kw = k % c.KW;
+        off += fmt::format("{}{}", k ? "," : "", cc * c.H * c.W + kh * c.DH * c.W + kw * c.DW);
+        hw += fmt::format("{}{}", k ? "," : "", (kh * c.DH) << 16 | (kw * c.DW));
+      }
+      g.asyncHelper = fmt::format("__constant__ int sinter_koff[{}] = {{{}}};\n__constant__ int sinter_khw[{}] = {{{}}};\n", K,
+                                  off, K, hw);
+      g.bPtrAsync = fmt::format("[&]() -> const float* {{ const int hw = sinter_khw[k]; const int ih = ih$ + (hw >> 16), iw = iw$ + "
+                                "(hw & 0xffff); return ((unsigned)ih < {}u && (unsigned)iw < {}u) ? &{}[xb$ + (i64)ih$ * {} + iw$ + "
+                                "sinter_koff[k]] : nullptr; }}()",
+                                c.H, c.W, KernelSource::buf(bind.in[0]), c.W);
+    }
     std::string ch = fmt::format("((i64)z * {} + m)", Mg);
     std::string flat = fmt::format("(((i64)(n / {}) * {} + {}) * {} + n % {})", OHW, c.M, ch, OHW, OHW);
     std::string v = bias ? fmt::format("(acc + {})", ks.load(bind.in[2], ch, "float")) : "acc";

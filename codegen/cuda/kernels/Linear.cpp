@@ -82,6 +82,8 @@ Error gemm(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue
     g.bPtr = tb ? fmt::format("&{}[(i64)n * {} + k]", w, K) : fmt::format("&{}[(i64)k * {} + n]", w, N);
     g.bLoad = "*" + g.bPtr;
     g.bKMajor = tb;
+    g.aVec4 = !ta && K % 4 == 0;
+    g.bVec4 = tb && K % 4 == 0;
     std::string v = alpha == 1.0 ? fmt::format("(acc{})", biasTerm) : fmt::format("(acc * {}{})", literal(alpha, "float"), biasTerm);
     g.store = fmt::format("        const i64 o = (i64)m * {} + n;\n        {}", N,
                           ks.store(bind.out, "o", epi.apply(ks, v, "o", outShape, "float")));
