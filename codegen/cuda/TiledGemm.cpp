@@ -440,11 +440,11 @@ void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what)
   // TF32's large tiles fit 128 registers without spilling: ask for two blocks per SM. (The FFMA
   // tile's 8x8 accumulators spill under that cap on sm_80, so it gets one.)
   ks.minBlocksPerSM = BM * BN > 64 * 64 && tf32 ? 2 : 0;
-  // cp.async tiles: 128x128 gets every register it asks for (one block per SM: under 128
-  // registers its copy addresses spill), 64x64 a cap of 85 (ptxas otherwise aims at 64 and
-  // spills), the others 128.
+  // cp.async tiles: 128x128, and the others with K tiles of 32, get every register they ask for
+  // (one block per SM: under 128 registers their copy addresses spill), 64x64 a cap of 85
+  // (ptxas otherwise aims at 64 and spills), the rest 128.
   if (async)
-    ks.minBlocksPerSM = BM * BN == 128 * 128 ? 1 : BM * BN == 64 * 64 ? 3 : 2;
+    ks.minBlocksPerSM = BM * BN == 64 * 64 ? 3 : BM * BN == 128 * 128 || BK == 32 ? 1 : 2;
   if (atomicSplit)
     ks.kernel().zeroBuffers.push_back(g.atomicBuffer);
   if (workspaceSplit) {

@@ -1,6 +1,9 @@
 // CUDA kernels: conv2d as implicit GEMM (f32 / TF32), a direct loop for other dtypes.
 #include "codegen/cuda/TiledGemm.h"
 
+#include <array>
+#include <functional>
+
 namespace sinter::cuda {
 
 namespace {
@@ -8,6 +11,19 @@ namespace {
 // The element a pointer expression (nullptr: padding) designates, or 0.
 std::string derefOrZero(const std::string& ptr) {
   return fmt::format("[&]() -> float {{ const float* p_ = {}; return p_ ? *p_ : 0.f; }}()", ptr);
+}
+
+// The cp.async gather's table over k (K entries): `sinter_koff[k]`, an element offset, and
+// `sinter_khw[k]`, the tap's row shift << 16 | column shift. k is uniform across a warp where the
+// pipeline reads it, so the reads are constant-cache broadcasts.
+std::string kTable(int64_t K, const std::function<std::array<int64_t, 3>(int64_t)>& entry) {
+  std::string off, hw;
+  for (int64_t k = 0; k < K; ++k) {
+    auto [o, dh, dw] = entry(k);
+    off += fmt::format("{}{}", k ? "," : "", o);
+    hw += fmt::format("{}{}", k ? "," : "", dh << 16 | dw);
+  }
+  return fmt::format("__constant__ int sinter_koff[{}] = {{{}}};\n__constant__ int sinter_khw[{}] = {{{}}};\n", K, off, K, hw);
 }
 
 Error conv2d(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
@@ -39,14 +55,10 @@ Error conv2d(KernelSource& ks, const Node& op, const Binding& bind, const Epilog
     // The cp.async pipeline reads each k's input offset and window shift from a table (uniform
     // across a warp: constant-cache broadcasts) instead of dividing k by KH*KW and KW.
     if (K * 8 <= 32 * 1024) {
-      std::string off, hw;
-      for (int64_t k = 0; k < K; ++k) {
+      g.asyncHelper = kTable(K, [&](int64_t k) {
         int64_t cc = k / (c.KH * c.KW), kh = k % (c.KH * c.KW) / c.KW, kw = k % c.KW;
-        off += fmt::format("{}{}", k ? "," : "", cc * c.H * c.W + kh * c.DH * c.W + kw * c.DW);
-        hw += fmt::format("{}{}", k ? "," : "", (kh * c.DH) << 16 | (kw * c.DW));
-      }
-      g.asyncHelper = fmt::format("__constant__ int sinter_koff[{}] = {{{}}};\n__constant__ int sinter_khw[{}] = {{{}}};\n", K,
-                                  off, K, hw);
+        return std::array<int64_t, 3>{cc * c.H * c.W + kh * c.DH * c.W + kw * c.DW, kh * c.DH, kw * c.DW};
+      });
       g.bPtrAsync = fmt::format("[&]() -> const float* {{ const int hw = sinter_khw[k]; const int ih = ih$ + (hw >> 16), iw = iw$ + "
                                 "(hw & 0xffff); return ((unsigned)ih < {}u && (unsigned)iw < {}u) ? &{}[xb$ + (i64)ih$ * {} + iw$ + "
                                 "sinter_koff[k]] : nullptr; }}()",
@@ -126,6 +138,18 @@ Error conv2dGradInput(KernelSource& ks, const Node& op, const Binding& bind, con
                          "ow] : nullptr; }}()",
                          KK, KK, c.KW, c.DH, c.KW, c.DW, c.SH, c.SW, c.SH, c.SW, c.OH, c.OW, dy, OHW, c.OW);
     g.bLoad = derefOrZero(g.bPtr);
+    // The cp.async pipeline: each k's output-channel offset and tap shift from a table.
+    if (g.K * 8 <= 32 * 1024) {
+      g.asyncHelper = kTable(g.K, [&](int64_t k) {
+        int64_t mm = k / KK, kh = k % KK / c.KW, kw = k % c.KW;
+        return std::array<int64_t, 3>{mm * OHW, kh * c.DH, kw * c.DW};
+      });
+      g.bPtrAsync = fmt::format("[&]() -> const float* {{ const int hw = sinter_khw[k]; const int th = ih$ - (hw >> 16), tw = iw$ - "
+                                "(hw & 0xffff); if (th < 0 || tw < 0 || th % {} != 0 || tw % {} != 0) return nullptr; const int oh = "
+                                "th / {}, ow = tw / {}; return (oh < {} && ow < {}) ? &{}[yb$ + sinter_koff[k] + oh * {} + ow] : "
+                                "nullptr; }}()",
+                                c.SH, c.SW, c.SH, c.SW, c.OH, c.OW, dy, c.OW);
+    }
     g.store = fmt::format("        const i64 o = ((i64)(n / {}) * {} + (i64)z * {} + m) * {} + n % {};\n        {}", HW, c.C,
                           c.Cg, HW, HW, ks.store(bind.out, "o", epi.apply(ks, "acc", "o", outShape, "float")));
     emitTiledGemm(ks, g, "conv2d_grad_input");
