@@ -80,8 +80,9 @@ public:
   Error setParam(std::string_view name, const Tensor& value) override { return e_->setParam(name, value); }
   std::string describe() const override {
     const CudaCompileStats& s = e_->stats();
-    return fmt::format("cuda ({}, sm_{}, {}; {} kernels in {:.2f} s, {} from the cache)", s.device.name, s.device.sm,
-                       tf32_ ? "tf32" : "f32", s.kernels, s.seconds, s.cacheHits);
+    return fmt::format("cuda ({}, sm_{}, {}; {} kernels in {:.2f} s, {} from the cache{})", s.device.name, s.device.sm,
+                       tf32_ ? "tf32" : "f32", s.kernels, s.seconds, s.cacheHits,
+                       s.tuning.empty() ? "" : fmt::format("; autotune chose {} tilings in {:.2f} s", s.tuning.size(), s.tuneSeconds));
   }
 
 private:
@@ -108,6 +109,7 @@ Expected<std::unique_ptr<Executor>> Executor::create(std::shared_ptr<const Graph
     co.tf32 = o.tf32;
     co.useCache = o.useCache;
     co.autotune = o.autotune;
+    co.progress = o.progress;
     auto e = CudaExecutable::create(std::move(graph), co);
     if (!e)
       return e.error();

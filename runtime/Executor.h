@@ -8,6 +8,7 @@
 #include "ir/Graph.h"
 #include "ir/Tensor.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,6 +22,7 @@ struct ExecutorOptions {
   bool tf32 = false;          ///< cuda: tensor cores for conv and gemm
   bool useCache = true;       ///< cpu/cuda: the on-disk kernel cache
   bool autotune = false;      ///< cuda: time candidate tilings (CudaRunOptions::autotune)
+  std::function<void(const std::string&)> progress; ///< cuda: autotune's progress lines
 };
 
 class Executor {

@@ -298,6 +298,7 @@ Error train(const TrainOpts& o) {
   eo.threads = o.threads;
   eo.tf32 = o.precision == "tf32";
   eo.autotune = o.autotune;
+  eo.progress = [](const std::string& line) { progress(line); };
   progress(fmt::format("compiling the training step for {} ...", target));
   auto exe = Executor::create(trainShared, eo);
   progressDone();
