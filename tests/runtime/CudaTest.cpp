@@ -773,21 +773,34 @@ TEST_P(EveryOpGpu, DeviceMatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Table, EveryOpGpu, testing::ValuesIn(allOps().begin(), allOps().end()),
                          [](const testing::TestParamInfo<const OpDef*>& p) { return std::string(p.param->name); });
 
+// Paper AlexNet at batch 4 (optimised), a random input and the reference's output for it.
+struct AlexNetCase {
+  std::shared_ptr<Graph> graph;
+  std::vector<Tensor> inputs;
+  Expected<std::vector<Tensor>> want;
+};
+AlexNetCase alexNetBatch4() {
+  AlexNetOptions o;
+  o.batch = 4;
+  auto g = buildAlexNet(o);
+  EXPECT_TRUE(g) << g.error().message();
+  std::vector<Tensor> in{test::randomTensor((*g)->inputs()[0]->type(), 5)};
+  auto want = runReference(**g, in);
+  return {optimised(std::move(*g)), std::move(in), std::move(want)};
+}
+
 TEST(CudaGpu, AlexNetMatchesReferenceInBothPrecisions) {
   std::string why;
   if (!cudaDeviceInfo(&why))
     GTEST_SKIP() << "no GPU: " << why;
   for (bool tf32 : {false, true}) {
-    AlexNetOptions o;
-    o.batch = 4;
-    auto g = buildAlexNet(o);
-    ASSERT_TRUE(g);
-    std::vector<Tensor> in{test::randomTensor((*g)->inputs()[0]->type(), 5)};
-    auto want = runReference(**g, in);
-    ASSERT_TRUE(want);
+    AlexNetCase c = alexNetBatch4();
+    ASSERT_TRUE(c.want) << c.want.error().message();
+    const std::vector<Tensor>& in = c.inputs;
+    auto& want = c.want;
     CudaRunOptions ro;
     ro.tf32 = tf32;
-    auto exe = CudaExecutable::create(optimised(std::move(*g)), ro);
+    auto exe = CudaExecutable::create(c.graph, ro);
     ASSERT_TRUE(exe) << exe.error().message();
     auto got = (*exe)->run(in);
     ASSERT_TRUE(got) << got.error().message();
@@ -843,14 +856,11 @@ TEST(CudaGpu, AutotunedAlexNetMatchesReferenceAndIsStored) {
   if (!cudaDeviceInfo(&why))
     GTEST_SKIP() << "no GPU: " << why;
   std::string dir = tempDir("gpu-tune");
-  AlexNetOptions o;
-  o.batch = 4;
-  auto g = buildAlexNet(o);
-  ASSERT_TRUE(g);
-  std::vector<Tensor> in{test::randomTensor((*g)->inputs()[0]->type(), 5)};
-  auto want = runReference(**g, in);
-  ASSERT_TRUE(want);
-  auto opt = optimised(std::move(*g));
+  AlexNetCase c = alexNetBatch4();
+  ASSERT_TRUE(c.want) << c.want.error().message();
+  const std::vector<Tensor>& in = c.inputs;
+  auto& want = c.want;
+  auto opt = c.graph;
   auto dev = cudaDeviceInfo();
   ASSERT_TRUE(dev);
   auto rule = emitCudaProgram(*opt, target(CudaPrecision::TF32, dev->sm, dev->multiprocessors));
