@@ -95,6 +95,8 @@ std::span<const CudaEmitter> shapeEmitters();
 std::span<const CudaEmitter> optimEmitters();
 const CudaEmitter* findCudaEmitter(std::string_view kernel);
 
+/// LRN's d^-beta (or d^(-beta-1) with `plusOne`) as an expression in type `t`.
+std::string lrnPowNeg(const std::string& d, double beta, const std::string& t, bool plusOne);
 /// LRN fused with the max-pool that follows it.
 Error emitLrnMaxPool(KernelSource& ks, const Node& lrn, const Node& pool, const Binding& lrnBind, const Binding& poolBind);
 

@@ -363,21 +363,55 @@ TEST(CudaKernels, GemmPathsMatchReference) {
       }
 }
 
+// LRN fused with the max-pool after it. Each thread walks a chunk of channels, halved from 32
+// while the threads would not fill the target's SMs: one channel per thread (batch-1 AlexNet's
+// case), chunks of 32 with halos over 70 channels and an even LRN window, and chunks of 2 over 9
+// channels with pool padding and ceil mode (window pixels outside the image) and a dilated window.
 TEST(CudaKernels, LrnMaxPoolFusedMatchesReference) {
-  GraphBuilder b("lrnpool");
-  Value* x = b.input("x", f32({2, 7, 13, 13}));
-  Value* l = b.op(ops::Lrn, {x}, {{"size", int64_t{5}}, {"alpha", 1e-4}, {"beta", 0.75}, {"bias", 2.0}}, "l");
-  Value* p = b.op(ops::MaxPool2d, {l}, {{"kernel", std::vector<int64_t>{3, 3}}, {"stride", std::vector<int64_t>{2, 2}}}, "p");
-  auto g = b.finish({p});
-  ASSERT_TRUE(g) << g.error().message();
-  std::vector<Tensor> in{test::randomTensor(f32({2, 7, 13, 13}), 9, -3, 3)};
-  auto original = (*g)->clone();
-  auto opt = optimised(std::move(*g));
-  size_t fused = 0;
-  for (const auto& n : opt->nodes())
-    fused += n->is(ops::Fused);
-  EXPECT_EQ(fused, 1u) << "lrn + max_pool2d should fuse";
-  expectEmulationMatchesReference(*original, opt, in, target(CudaPrecision::F32), {1e-5, 1e-4});
+  struct Case {
+    Shape x;
+    int64_t size;
+    Attrs pool;
+    int multiprocessors;
+    const char* rule;
+  };
+  const Case cases[] = {
+      {{2, 7, 13, 13}, 5, {{"kernel", std::vector<int64_t>{3, 3}}, {"stride", std::vector<int64_t>{2, 2}}}, 132,
+       "one thread per pool output and 1 channel,"},
+      {{2, 70, 45, 45}, 4, {{"kernel", std::vector<int64_t>{3, 3}}, {"stride", std::vector<int64_t>{2, 2}}}, 1,
+       "one thread per pool output and 32 channels,"},
+      {{1, 9, 40, 41},
+       3,
+       {{"kernel", std::vector<int64_t>{2, 2}},
+        {"stride", std::vector<int64_t>{2, 3}},
+        {"pad", std::vector<int64_t>{1, 1, 1, 1}},
+        {"dilation", std::vector<int64_t>{2, 1}},
+        {"ceil_mode", int64_t{1}}},
+       1,
+       "one thread per pool output and 2 channels,"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(fmt::format("x {} size {}", fmt::join(c.x, "x"), c.size));
+    GraphBuilder b("lrnpool");
+    Value* x = b.input("x", f32(c.x));
+    Value* l = b.op(ops::Lrn, {x}, {{"size", c.size}, {"alpha", 1e-2}, {"beta", 0.75}, {"bias", 2.0}}, "l");
+    Value* p = b.op(ops::MaxPool2d, {l}, c.pool, "p");
+    auto g = b.finish({p});
+    ASSERT_TRUE(g) << g.error().message();
+    std::vector<Tensor> in{test::randomTensor(f32(c.x), 9, -3, 3)};
+    auto original = (*g)->clone();
+    auto opt = optimised(std::move(*g));
+    size_t fused = 0;
+    for (const auto& n : opt->nodes())
+      fused += n->is(ops::Fused);
+    EXPECT_EQ(fused, 1u) << "lrn + max_pool2d should fuse";
+    CudaTarget t = target(CudaPrecision::F32, 90, c.multiprocessors);
+    auto prog = emitCudaProgram(*opt, t);
+    ASSERT_TRUE(prog) << prog.error().message();
+    ASSERT_EQ(prog->kernels.size(), 1u);
+    EXPECT_NE(prog->kernels[0].rule.find(c.rule), std::string::npos) << prog->kernels[0].rule;
+    expectEmulationMatchesReference(*original, opt, in, t, {1e-5, 1e-4});
+  }
 }
 
 // A weight gradient whose sum over images and positions (K = 4*18*18) is long and whose output

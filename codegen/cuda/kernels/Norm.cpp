@@ -4,22 +4,12 @@
 
 namespace sinter::cuda {
 
-// Defines `sinter_lrn(n, c, p)` in the kernel: the LRN value at image n, channel c, pixel p,
-// x / (bias + alpha/size * window sum of squares)^beta (beta = 0.75: two square roots).
-std::string lrnLambda(KernelSource& ks, const Node& lrn, size_t xBuf, const std::string& t) {
-  const Shape& s = lrn.input(0)->type().shape;
-  int64_t C = s[1], HW = numElements(std::span(s).subspan(2));
-  int64_t size = lrn.attrs().getInt("size");
-  double alpha = lrn.attrs().getFloat("alpha"), beta = lrn.attrs().getFloat("beta"), bias = lrn.attrs().getFloat("bias");
-  int64_t before = (size - 1) / 2;
-  return fmt::format(
-      "  auto sinter_lrn = [&](i64 n, i64 c, i64 p) -> {0} {{\n"
-      "    const i64 base = n * {1}ll * {2}ll + p;\n    {0} sq = 0;\n"
-      "    for (i64 k = max(c - {3}ll, 0ll); k < min(c + {4}ll, {1}ll); ++k) {{ const {0} v = {5}; sq += v * v; }}\n"
-      "    const {0} d = {6} + {7} * sq;\n    return {8} / {9};\n  }};\n",
-      t, C, HW, before, size - before, ks.load(xBuf, "base + k * " + std::to_string(HW) + "ll", t), literal(bias, t),
-      literal(alpha / static_cast<double>(size), t), ks.load(xBuf, "base + c * " + std::to_string(HW) + "ll", t),
-      beta == 0.75 ? std::string("(sqrt(d) * sqrt(sqrt(d)))") : fmt::format("pow(d, {})", literal(beta, t)));
+// d^-beta and d^(-beta-1), with beta = 0.75 (the paper's) as square roots.
+std::string lrnPowNeg(const std::string& d, double beta, const std::string& t, bool plusOne) {
+  if (beta == 0.75)
+    return plusOne ? fmt::format("({0}(1) / ({1} * sqrt({1}) * sqrt(sqrt({1}))))", t, d)
+                   : fmt::format("({0}(1) / (sqrt({1}) * sqrt(sqrt({1}))))", t, d);
+  return fmt::format("pow({}, {})", d, literal(plusOne ? -beta - 1 : -beta, t));
 }
 
 namespace {
@@ -28,14 +18,6 @@ std::string gridLoop(int64_t n) {
   return fmt::format("  for (i64 o = (i64)blockIdx.x * blockDim.x + threadIdx.x; o < {}ll; o += (i64)gridDim.x * "
                      "blockDim.x) {{\n",
                      n);
-}
-
-// d^-beta and d^(-beta-1), with beta = 0.75 (the paper's) as square roots.
-std::string powNeg(const std::string& d, double beta, const std::string& t, bool plusOne) {
-  if (beta == 0.75)
-    return plusOne ? fmt::format("({0}(1) / ({1} * sqrt({1}) * sqrt(sqrt({1}))))", t, d)
-                   : fmt::format("({0}(1) / (sqrt({1}) * sqrt(sqrt({1}))))", t, d);
-  return fmt::format("pow({}, {})", d, literal(plusOne ? -beta - 1 : -beta, t));
 }
 
 // One thread per (image, pixel, chunk of channels) walks them with the window of x in registers (a shift
@@ -64,7 +46,7 @@ Error lrn(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue&
                    ks.load(bind.in[0], fmt::format("base + (c + {}ll) * {}ll", after, HW), t), t);
   b += fmt::format("      {} sq = 0;\n      #pragma unroll\n      for (int i = 0; i < {}; ++i) sq += xw[i] * xw[i];\n", t, size);
   b += fmt::format("      const {} d = {} + {} * sq;\n", t, literal(bias, t), literal(alpha / static_cast<double>(size), t));
-  b += fmt::format("      const {} v = xw[{}] * {};\n", t, before, powNeg("d", beta, t, false));
+  b += fmt::format("      const {} v = xw[{}] * {};\n", t, before, lrnPowNeg("d", beta, t, false));
   b += fmt::format("      const i64 oi = base + c * {}ll;\n", HW);
   b += "      " + ks.store(bind.out, "oi", epi.apply(ks, "v", "oi", op.output()->type().shape, t)) + "    }\n  }\n";
   ks.finish({gridFor(N * HW * chunks, 256, ks.target()), 1, 1}, 256, 0,
@@ -196,11 +178,11 @@ Error lrnGrad(KernelSource& ks, const Node& op, const Binding& bind, const Epilo
   b += fmt::format("      {} sq = 0;\n      #pragma unroll\n      for (int i = 0; i < {}; ++i) sq += xw[i] * xw[i];\n", t, size);
   b += fmt::format("      const {} d = {} + {} * sq;\n", t, literal(bias, t), literal(k, t));
   b += fmt::format("      const {} g = c < {}ll ? {} : {}(0);\n", t, C, dyAt("c"), t);
-  b += fmt::format("      th[{}] = c < {}ll ? g * xw[{}] * {} : {}(0);\n", size - 1, C, before, powNeg("d", beta, t, true), t);
+  b += fmt::format("      th[{}] = c < {}ll ? g * xw[{}] * {} : {}(0);\n", size - 1, C, before, lrnPowNeg("d", beta, t, true), t);
   b += fmt::format("      dh[{}] = d; xh[{}] = xw[{}]; gh[{}] = g;\n", H - 1, H - 1, before, H - 1);
   b += fmt::format("      if (c < c0 + {}ll) continue;\n", before);
   b += fmt::format("      {} acc = 0;\n      #pragma unroll\n      for (int i = 0; i < {}; ++i) acc += th[i];\n", t, size);
-  b += fmt::format("      const {} v = gh[0] * {} - {} * xh[0] * acc;\n", t, powNeg("dh[0]", beta, t, false), literal(2 * k * beta, t));
+  b += fmt::format("      const {} v = gh[0] * {} - {} * xh[0] * acc;\n", t, lrnPowNeg("dh[0]", beta, t, false), literal(2 * k * beta, t));
   b += fmt::format("      const i64 oi = base + (c - {}ll) * {}ll;\n", before, HW);
   b += "      " + ks.store(bind.out, "oi", epi.apply(ks, "v", "oi", op.output()->type().shape, t)) + "    }\n  }\n";
   ks.finish({gridFor(N * HW * chunks, 256, ks.target()), 1, 1}, 256, 0,

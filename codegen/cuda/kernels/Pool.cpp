@@ -161,24 +161,66 @@ constexpr CudaEmitter kEmitters[] = {
 
 } // namespace
 
-std::string lrnLambda(KernelSource& ks, const Node& lrn, size_t xBuf, const std::string& t);
-
-// One thread per pool output; the LRN values of its window are computed on the fly (an LRN value
-// is shared by up to four overlapping windows and recomputed, which is cheap next to a round trip
-// of the LRN output through device memory).
+// One thread per (image, pool output, chunk of channels) walks the chunk's channels holding, for
+// each pixel of its window, the LRN window of x in registers (a shift register of `size` values:
+// one new load per window pixel and channel). An LRN value shared by overlapping pool windows is
+// recomputed by each (arithmetic), but x is loaded once per window pixel and channel, where
+// evaluating LRN per window pixel would load `size` values for each.
 Error emitLrnMaxPool(KernelSource& ks, const Node& lrn, const Node& pool, const Binding& lrnBind, const Binding& poolBind) {
   PoolShape ps = PoolShape::of(pool);
   const Shape& x = lrn.input(0)->type().shape;
-  int64_t C = x[1];
+  const int64_t N = x[0], C = x[1], HW = ps.H * ps.W, OHW = ps.OH * ps.OW, P = ps.KH * ps.KW;
+  const int64_t size = lrn.attrs().getInt("size"), before = (size - 1) / 2, after = size - 1 - before;
+  const double alpha = lrn.attrs().getFloat("alpha"), beta = lrn.attrs().getFloat("beta"),
+               bias = lrn.attrs().getFloat("bias");
   std::string t = computeType(pool.output()->type().dtype);
-  int64_t n = pool.output()->type().numel();
-  ks.body += lrnLambda(ks, lrn, lrnBind.in[0], t);
-  ks.body += gridLoop(n);
-  ks.body += poolBody<true>(ps, false, t, [&](const std::string& plane, const std::string& idx) {
-    return fmt::format("sinter_lrn({} / {}, {} % {}, {})", plane, C, plane, C, idx);
-  });
-  ks.body += "    " + ks.store(poolBind.out, "o", "acc") + "  }\n";
-  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "lrn+max_pool2d: one thread per pool output, LRN on the fly");
+  // Channels in chunks of up to 32 per thread (a chunk reloads size-1 channels of halo), halved
+  // while the threads would not fill the GPU (batch 1).
+  const int64_t target = int64_t{ks.target().multiprocessors} * 1024;
+  int64_t CH = C > 48 ? 32 : C;
+  while (CH > 1 && N * OHW * ((C + CH - 1) / CH) < target)
+    CH = (CH + 1) / 2;
+  const int64_t chunks = (C + CH - 1) / CH, n = N * OHW * chunks;
+  std::string& b = ks.body;
+  b += gridLoop(n);
+  b += fmt::format("    const int pix = (int)(o % {0}), c0 = (int)(o / {2}) * {3}, c1 = min(c0 + {3}, {4});\n"
+                   "    const i64 img = o / {0} % {1};\n",
+                   OHW, N, N * OHW, CH, C);
+  b += fmt::format("    const int ow = pix % {}, oh = pix / {};\n", ps.OW, ps.OW);
+  b += fmt::format("    const int h0 = oh * {} - {}, w0 = ow * {} - {};\n", ps.SH, ps.PT, ps.SW, ps.PL);
+  b += fmt::format("    const i64 xb = img * {}ll;\n", C * HW);
+  // Window pixel p's offset in a channel plane, -1 where it lies outside the image.
+  b += fmt::format("    int off[{0}];\n    #pragma unroll\n    for (int p = 0; p < {0}; ++p) {{\n", P);
+  b += fmt::format("      const int ih = h0 + p / {} * {}, iw = w0 + p % {} * {};\n", ps.KW, ps.DH, ps.KW, ps.DW);
+  b += fmt::format("      off[p] = (unsigned)ih < {}u && (unsigned)iw < {}u ? ih * {} + iw : -1;\n    }}\n", ps.H, ps.W, ps.W);
+  // xw[p][i] = x at window pixel p and channel c - before + i (zero outside [0, C) and the image).
+  auto xAt = [&](const std::string& p) {
+    return fmt::format("(inC && off[{0}] >= 0 ? {1} : {2}(0))", p, ks.load(lrnBind.in[0], fmt::format("cb + off[{}]", p), t), t);
+  };
+  auto channel = [&](const std::string& ch, const std::string& indent) {
+    return fmt::format("{0}const int ch = {1};\n{0}const bool inC = ch >= 0 && ch < {2};\n{0}const i64 cb = xb + (i64)ch * {3};\n",
+                       indent, ch, C, HW);
+  };
+  b += fmt::format("    {} xw[{}][{}];\n", t, P, size);
+  b += fmt::format("    #pragma unroll\n    for (int i = 0; i + 1 < {}; ++i) {{\n", size);
+  b += channel(fmt::format("c0 + i - {}", before), "      ");
+  b += fmt::format("      #pragma unroll\n      for (int p = 0; p < {}; ++p) xw[p][i + 1] = {};\n    }}\n", P, xAt("p"));
+  b += "    for (int c = c0; c < c1; ++c) {\n";
+  b += channel(fmt::format("c + {}", after), "      ");
+  b += fmt::format("      {0} acc = sinter_neg_inf<{0}>();\n", t);
+  b += fmt::format("      #pragma unroll\n      for (int p = 0; p < {}; ++p) {{\n", P);
+  b += fmt::format("        #pragma unroll\n        for (int i = 0; i + 1 < {}; ++i) xw[p][i] = xw[p][i + 1];\n", size);
+  b += fmt::format("        xw[p][{}] = {};\n", size - 1, xAt("p"));
+  b += fmt::format("        {} sq = 0;\n        #pragma unroll\n        for (int i = 0; i < {}; ++i) sq += xw[p][i] * xw[p][i];\n", t,
+                   size);
+  b += fmt::format("        const {} d = {} + {} * sq;\n", t, literal(bias, t), literal(alpha / static_cast<double>(size), t));
+  b += fmt::format("        if (off[p] >= 0) acc = sinter_max<{}>(xw[p][{}] * {}, acc);\n      }}\n", t, before,
+                   lrnPowNeg("d", beta, t, false));
+  b += "      " + ks.store(poolBind.out, fmt::format("(img * {}ll + c) * {}ll + pix", C, OHW), "acc") + "    }\n  }\n";
+  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0,
+            fmt::format("lrn+max_pool2d: one thread per pool output and {} channel{}, the LRN windows of its {} pixels "
+                        "in registers",
+                        CH, CH == 1 ? "" : "s", P));
   return Error::success();
 }
 
