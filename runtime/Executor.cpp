@@ -82,7 +82,9 @@ public:
     const CudaCompileStats& s = e_->stats();
     return fmt::format("cuda ({}, sm_{}, {}; {} kernels in {:.2f} s, {} from the cache{})", s.device.name, s.device.sm,
                        tf32_ ? "tf32" : "f32", s.kernels, s.seconds, s.cacheHits,
-                       s.tuning.empty() ? "" : fmt::format("; autotune chose {} tilings in {:.2f} s", s.tuning.size(), s.tuneSeconds));
+                       s.tuning.empty() ? ""
+                       : fmt::format("; autotune chose {} tilings in {:.2f} s{}", s.tuned, s.tuneSeconds,
+                                     s.tuneRejected ? fmt::format(", rejecting {} wrong candidates", s.tuneRejected) : ""));
   }
 
 private:

@@ -137,6 +137,13 @@ for name, batch, prec, mode in (("b128-f32", 128, "fp32", "infer"), ("b128-tf32"
     a = ", ".join(x for x in (f"eager {eager} ms" if eager else "", f"compiled {compiled} ms" if compiled else "") if x)
     print(f"{name:<22}{step[0]:>11}{step[1]:>9}{tf[0] if tf else '-':>9}{fl[0] if fl else '-':>9}"
           f"{comp[0] if comp else '-':>8}{comp[1] if comp else '-':>9}{kern[0] if kern else '-':>8}   {a or '-'}")
+# Autotune's output check: a candidate whose outputs differ from the rule's on this GPU is a bug
+# the emulator missed; list them.
+for name in sorted(os.listdir(out)):
+    if name.startswith("bench-") and name.endswith("-tuned.txt"):
+        for line in open(os.path.join(out, name)):
+            if " rejected: " in line:
+                print(f"REJECTED by autotune's output check ({name}): {line.strip()}")
 PY
 echo "tests: $tests | memcheck: $memcheck | parity vs PyTorch: $parity | anchor: $anchor"
 exit $status

@@ -40,6 +40,8 @@ std::optional<TuneRecord> TuneRecord::parse(std::string_view text) {
   return r;
 }
 
+double autotuneTolerance(CudaPrecision p) { return p == CudaPrecision::TF32 ? 2e-3 : 1e-4; }
+
 TuneStore::TuneStore(std::string deviceKey, std::string cacheDir)
     : deviceKey_(std::move(deviceKey)), cacheDir_(std::move(cacheDir)) {}
 
@@ -89,8 +91,8 @@ Expected<AutotuneResult> autotune(const Graph& g, const CudaTarget& target, cons
     pending.push_back(i);
     rounds = std::max(rounds, k.candidates.size());
   }
-  // times[kernel index][candidate]
-  std::map<size_t, std::vector<double>> times;
+  // runs[kernel index][candidate]
+  std::map<size_t, std::vector<KernelTiming>> runs;
   for (size_t round = 0; round < rounds; ++round) {
     CudaTarget t = target;
     t.tilings.clear();
@@ -114,23 +116,31 @@ Expected<AutotuneResult> autotune(const Graph& g, const CudaTarget& target, cons
     }
     if (progress)
       progress(fmt::format("autotune: round {}/{}: {} candidate kernels", round + 1, rounds, batch.size()));
-    auto ms = time(batch);
+    auto ms = time(batch, round == 0);
     if (!ms)
       return ms.error().context("autotune");
     if (ms->size() != batch.size())
       return makeError("autotune: the timer returned {} times for {} kernels", ms->size(), batch.size());
     for (size_t j = 0; j < in.size(); ++j)
-      times[in[j]].push_back((*ms)[j]);
+      runs[in[j]].push_back((*ms)[j]);
     res.candidates += batch.size();
   }
+  const double tolerance = autotuneTolerance(target.precision);
   for (size_t i : pending) {
     const CudaKernel& k = ruleProgram->kernels[i];
-    const std::vector<double>& ms = times[i];
+    const std::vector<KernelTiming>& ms = runs[i];
     size_t best = 0;
-    for (size_t c = 1; c < ms.size(); ++c)
-      if (ms[c] < ms[best])
+    for (size_t c = 1; c < ms.size(); ++c) {
+      if (!(ms[c].difference <= tolerance)) {
+        ++res.rejected;
+        res.lines.push_back(fmt::format("{}: {} rejected: its outputs differ from the rule's by {:.3g} (relative; at most {:.3g})",
+                                        k.name, k.candidates[c].str(), ms[c].difference, tolerance));
+        continue;
+      }
+      if (ms[c].ms < ms[best].ms)
         best = c;
-    TuneRecord r{k.candidates[best], ms[best], ms[0]};
+    }
+    TuneRecord r{k.candidates[best], ms[best].ms, ms[0].ms};
     res.target.tilings[k.name] = r.tiling;
     ++res.timed;
     if (Error e = store.store(k, r))

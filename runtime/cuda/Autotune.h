@@ -36,17 +36,32 @@ private:
   std::string deviceKey_, cacheDir_;
 };
 
-/// Device time (ms) of each kernel, launched alone on the executable's buffers.
-using KernelTimer = std::function<Expected<std::vector<double>>(const std::vector<CudaKernel>& kernels)>;
+/// One candidate's run: its device time, and how far its outputs are from the rule kernel's on
+/// the same inputs (max |out - rule's| / max |rule's|; infinity where NaNs differ; 0 for the
+/// rule's own run).
+struct KernelTiming {
+  double ms = 0;
+  double difference = 0;
+};
+
+/// Runs each kernel alone on the executable's buffers, its activation inputs filled with the
+/// same values every time. `rule`: these are the rule's kernels (the first round); their outputs
+/// are what later candidates of the same kernel name are compared with.
+using KernelTimer = std::function<Expected<std::vector<KernelTiming>>(const std::vector<CudaKernel>& kernels, bool rule)>;
+
+/// The largest difference from the rule's outputs a candidate may show (summation order and
+/// split-K change the rounding; a wrong tiling is off by the outputs' own size).
+double autotuneTolerance(CudaPrecision p);
 
 struct AutotuneResult {
   CudaTarget target;            ///< the input target with a tiling for every tiled-GEMM kernel
   size_t tunable = 0, stored = 0, timed = 0, candidates = 0;
+  size_t rejected = 0;            ///< candidates whose outputs differed from the rule's
   std::vector<std::string> lines; ///< one per tunable kernel: choice, time, the rule's time
 };
 
 /// Picks a tiling for every tiled-GEMM kernel of `g` (planned): the stored one, else the fastest
-/// candidate as `time` measures it (then stored). `progress` receives a line per timing round.
+/// candidate as `time` measures it whose outputs match the rule's (then stored). `progress` receives a line per timing round.
 Expected<AutotuneResult> autotune(const Graph& g, const CudaTarget& target, const TuneStore& store, const KernelTimer& time,
                                   const std::function<void(const std::string&)>& progress = {});
 

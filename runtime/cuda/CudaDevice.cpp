@@ -3,6 +3,7 @@
 #include "runtime/cuda/CudaDevice.h"
 
 #include "codegen/cuda/CudaProgram.h"
+#include "codegen/cuda/TuneCheck.h"
 #include "ir/OpTable.h"
 #include "runtime/cuda/Autotune.h"
 #include "runtime/cuda/CudaCompile.h"
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <dlfcn.h>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 
@@ -258,11 +260,109 @@ struct CudaExecutable::Impl {
 
   Error launchOne(size_t k) { return launch(functions[k], program.kernels[k], args[k]); }
 
-  // Autotune's timer: each kernel compiled, loaded and launched alone on this executable's
-  // buffers (2 warm-up launches, then the median of 10, zeroing included); its scratch and
-  // module are freed after.
-  Expected<std::vector<double>> timeAlone(const std::vector<CudaKernel>& kernels, const CudaCompileOptions& co) {
+  // Autotune's checks (codegen/cuda/TuneCheck): the fill and compare kernels, a device word
+  // triple for compare, and the rule kernels' outputs by kernel name (freed by endTuning).
+  CUfunction tuneFill = nullptr, tuneCompare = nullptr;
+  CudaKernel tuneFillKernel_, tuneCompareKernel_;
+  CUdeviceptr tuneWords = 0;
+  std::map<std::string, std::vector<CUdeviceptr>> tuneReference;
+  std::vector<CUdeviceptr> tuneOwned;
+
+  Error beginTuning(const CudaTarget& t, const CudaCompileOptions& co) {
+    if (tuneFill)
+      return Error::success();
+    CudaProgram p;
+    p.kernels = {cuda::tuneFillKernel(t), cuda::tuneCompareKernel(t)};
+    auto bins = compileCudaProgram(p, co);
+    if (!bins)
+      return bins.error();
+    SINTER_CHECK(load((*bins)[0], p.kernels[0], &tuneFill));
+    SINTER_CHECK(load((*bins)[1], p.kernels[1], &tuneCompare));
+    tuneFillKernel_ = p.kernels[0];
+    tuneCompareKernel_ = p.kernels[1];
+    CU_CHECK(driver().memAlloc(&tuneWords, 256), "cuMemAlloc");
+    tuneOwned.push_back(tuneWords);
+    return Error::success();
+  }
+
+  void endTuning() {
+    for (CUdeviceptr p : tuneOwned)
+      driver().memFree(p);
+    tuneOwned.clear();
+    tuneReference.clear();
+    tuneWords = 0;
+    tuneFill = tuneCompare = nullptr; // (their modules stay loaded until the executable goes)
+  }
+
+  Error launchCheck(CUfunction f, const CudaKernel& k, std::vector<void*> params) {
+    CU_CHECK(driver().launchKernel(f, k.grid[0], k.grid[1], k.grid[2], k.block[0], k.block[1], k.block[2], 0, stream, params.data(),
+                                   nullptr),
+             k.name.c_str());
+    return Error::success();
+  }
+
+  // The same pseudo-random values in a kernel's activation inputs (graph inputs and arena values,
+  // not parameters or constants) before each of its candidates: kernels timed in between may
+  // have written over them (the memory plan reuses the arena).
+  Error fillInputs(const CudaKernel& k) {
+    size_t operands = k.node ? k.node->numInputs() : 0;
+    for (size_t b = 0; b < operands && b < k.buffers.size(); ++b) {
+      const Value* v = storageOf(k.buffers[b]);
+      bool graphInput = std::find(graph->inputs().begin(), graph->inputs().end(), v) != graph->inputs().end();
+      if (v->type().dtype != DType::F32 || !v->type().bytes() || (isExternal(v) && !graphInput))
+        continue;
+      CUdeviceptr p = pointerOf(v);
+      long long n = v->type().numel();
+      unsigned seed = static_cast<unsigned>(std::hash<std::string>{}(k.name)) + static_cast<unsigned>(b) * 0x9e3779b9u;
+      SINTER_CHECK(launchCheck(tuneFill, tuneFillKernel_, {&p, &n, &seed}));
+    }
+    return Error::success();
+  }
+
+  // After a kernel's runs: the rule's outputs are kept; a candidate's are compared with them.
+  Expected<double> checkOutputs(const CudaKernel& k, bool rule) {
     const Driver& d = driver();
+    size_t operands = k.node ? k.node->numInputs() : 0;
+    std::vector<CUdeviceptr>& ref = tuneReference[k.name];
+    double difference = 0;
+    size_t j = 0;
+    for (size_t b = operands; b < k.buffers.size(); ++b) {
+      const Value* v = k.buffers[b];
+      if (v->type().dtype != DType::F32 || !v->type().bytes())
+        continue;
+      size_t bytes = static_cast<size_t>(v->type().bytes());
+      CUdeviceptr out = pointerOf(v);
+      if (rule) {
+        CUdeviceptr keep;
+        CU_CHECK(d.memAlloc(&keep, bytes), "cuMemAlloc (the rule's output, for autotune)");
+        tuneOwned.push_back(keep);
+        CU_CHECK(d.memcpyDtoDAsync(keep, out, bytes, stream), "cuMemcpyDtoDAsync");
+        ref.push_back(keep);
+        continue;
+      }
+      if (j >= ref.size())
+        return makeError("autotune: no rule output {} for kernel {}", j, k.name);
+      CUdeviceptr r = ref[j++];
+      long long n = v->type().numel();
+      CU_CHECK(d.memsetD8Async(tuneWords, 0, 12, stream), "cuMemsetD8");
+      SINTER_CHECK(launchCheck(tuneCompare, tuneCompareKernel_, {&out, &r, &n, &tuneWords}));
+      uint32_t words[3] = {};
+      CU_CHECK(d.memcpyDtoHAsync(words, tuneWords, sizeof words, stream), "cuMemcpyDtoHAsync");
+      CU_CHECK(d.streamSynchronize(stream), "autotune's output check (cuStreamSynchronize)");
+      difference = std::max(difference, cuda::tuneDifference(words));
+    }
+    CU_CHECK(d.streamSynchronize(stream), "cuStreamSynchronize");
+    return difference;
+  }
+
+  // Autotune's timer: each kernel compiled, loaded and launched alone on this executable's
+  // buffers, its inputs filled first (2 warm-up launches, then the median of 10, zeroing
+  // included), its outputs then kept (the rule's) or checked against the rule's; its scratch
+  // and module are freed after.
+  Expected<std::vector<KernelTiming>> timeAlone(const std::vector<CudaKernel>& kernels, bool rule, const CudaTarget& t,
+                                                const CudaCompileOptions& co) {
+    const Driver& d = driver();
+    SINTER_CHECK(beginTuning(t, co));
     CudaProgram p;
     p.kernels = kernels;
     auto bins = compileCudaProgram(p, co);
@@ -271,7 +371,7 @@ struct CudaExecutable::Impl {
     CUevent e0, e1;
     CU_CHECK(d.eventCreate(&e0, 0), "cuEventCreate");
     CU_CHECK(d.eventCreate(&e1, 0), "cuEventCreate");
-    std::vector<double> out;
+    std::vector<KernelTiming> out;
     for (size_t i = 0; i < kernels.size(); ++i) {
       size_t keepModules = modules.size(), keepOwned = owned.size();
       CUfunction f;
@@ -279,19 +379,23 @@ struct CudaExecutable::Impl {
       auto a = argsFor(kernels[i]);
       if (!a)
         return a.error();
+      SINTER_CHECK(fillInputs(kernels[i]));
       std::vector<double> ms;
       for (int it = 0; it < 12; ++it) {
         CU_CHECK(d.eventRecord(e0, stream), "cuEventRecord");
         SINTER_CHECK(launch(f, kernels[i], *a));
         CU_CHECK(d.eventRecord(e1, stream), "cuEventRecord");
         CU_CHECK(d.eventSynchronize(e1), "kernel execution (cuEventSynchronize)");
-        float t = 0;
-        CU_CHECK(d.eventElapsedTime(&t, e0, e1), "cuEventElapsedTime");
+        float time = 0;
+        CU_CHECK(d.eventElapsedTime(&time, e0, e1), "cuEventElapsedTime");
         if (it >= 2)
-          ms.push_back(t);
+          ms.push_back(time);
       }
       std::sort(ms.begin(), ms.end());
-      out.push_back(ms[ms.size() / 2]);
+      auto diff = checkOutputs(kernels[i], rule);
+      if (!diff)
+        return diff.error();
+      out.push_back({ms[ms.size() / 2], *diff});
       for (size_t j = keepOwned; j < owned.size(); ++j)
         d.memFree(owned[j]);
       owned.resize(keepOwned);
@@ -410,12 +514,16 @@ Expected<std::unique_ptr<CudaExecutable>> CudaExecutable::create(std::shared_ptr
     TuneStore store(fmt::format("{} sm_{} {} SMs NVRTC {}", dev->name, dev->sm, dev->multiprocessors, nvrtcVersionString()),
                     o.cacheDir);
     Impl* im = impl.get();
-    auto tuned = autotune(*g, target, store, [&](const std::vector<CudaKernel>& ks) { return im->timeAlone(ks, co); },
-                          o.progress);
+    auto tuned = autotune(
+        *g, target, store, [&](const std::vector<CudaKernel>& ks, bool rule) { return im->timeAlone(ks, rule, target, co); },
+        o.progress);
+    impl->endTuning();
     if (!tuned)
       return tuned.error();
     target = tuned->target;
     impl->stats.tuning = tuned->lines;
+    impl->stats.tuned = tuned->tunable;
+    impl->stats.tuneRejected = tuned->rejected;
     impl->stats.tuneSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - kernelStart).count();
   }
   auto prog = emitCudaProgram(*g, target);

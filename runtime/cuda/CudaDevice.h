@@ -49,7 +49,8 @@ struct CudaCompileStats {
   double kernelSeconds = 0; ///< codegen + NVRTC (or the cache) + module load, without the uploads
   size_t kernels = 0, cacheHits = 0;
   double tuneSeconds = 0;   ///< autotune's share of `seconds` (timing candidates, or reading stored choices)
-  std::vector<std::string> tuning; ///< autotune's choice per tiled-GEMM kernel
+  std::vector<std::string> tuning; ///< autotune's choice per tiled-GEMM kernel, and each candidate it rejected
+  size_t tuned = 0, tuneRejected = 0; ///< tiled-GEMM kernels autotune decided; candidates whose outputs were wrong
   CudaDeviceInfo device;
 };
 

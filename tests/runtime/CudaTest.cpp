@@ -14,6 +14,7 @@
 #include "runtime/cuda/CudaCompile.h"
 #include "runtime/cuda/CudaDevice.h"
 #include "runtime/reference/Interpreter.h"
+#include "codegen/cuda/TuneCheck.h"
 #include "tests/support/CudaEmulator.h"
 #include "tests/support/Numerics.h"
 #include "tests/support/OpSamples.h"
@@ -620,11 +621,15 @@ TEST(CudaAutotune, KeepsTheFastestCandidateAndStoresIt) {
     }
   ASSERT_EQ(fastest.size(), 2u);
   int timed = 0;
-  KernelTimer timer = [&](const std::vector<CudaKernel>& ks) -> Expected<std::vector<double>> {
-    std::vector<double> ms;
+  KernelTimer timer = [&](const std::vector<CudaKernel>& ks, bool ruleRound) -> Expected<std::vector<KernelTiming>> {
+    std::vector<KernelTiming> ms;
     for (const CudaKernel& k : ks) {
       ++timed;
-      ms.push_back(*k.tiling == fastest.at(k.name) ? 1.0 : *k.tiling == rule->kernels[0].candidates[0] ? 3.0 : 2.0);
+      bool isRule = false;
+      for (const CudaKernel& r : rule->kernels)
+        isRule |= r.name == k.name && *r.tiling == *k.tiling;
+      EXPECT_EQ(isRule, ruleRound) << k.name << " " << k.tiling->str(); // the rule's run comes first, flagged
+      ms.push_back({*k.tiling == fastest.at(k.name) ? 1.0 : isRule ? 3.0 : 2.0, 0.0});
     }
     return ms;
   };
@@ -672,11 +677,116 @@ TEST(CudaAutotune, KeepsTheFastestCandidateAndStoresIt) {
   ASSERT_TRUE(third);
   EXPECT_EQ(third->stored + third->timed, 2u);
   // A timer failure is an error, not a silent choice.
-  KernelTimer broken = [](const std::vector<CudaKernel>&) -> Expected<std::vector<double>> { return makeError("device lost"); };
+  KernelTimer broken = [](const std::vector<CudaKernel>&, bool) -> Expected<std::vector<KernelTiming>> {
+    return makeError("device lost");
+  };
   auto failed = autotune(*opt, t, TuneStore("another GPU", dir), broken);
   ASSERT_FALSE(failed);
   EXPECT_NE(failed.error().message().find("device lost"), std::string::npos) << failed.error().message();
+  // A candidate whose outputs differ from the rule's is never chosen, however fast: here the
+  // fastest computes something else (or NaN where the rule has numbers), the second fastest is
+  // off by summation order only.
+  for (double wrong : {0.5, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
+    SCOPED_TRACE(fmt::format("difference {}", wrong));
+    std::map<std::string, GemmTiling> second;
+    for (const CudaKernel& k : rule->kernels)
+      if (k.tiling)
+        second[k.name] = k.candidates[k.candidates.size() - 2];
+    KernelTimer liar = [&](const std::vector<CudaKernel>& ks, bool) -> Expected<std::vector<KernelTiming>> {
+      std::vector<KernelTiming> ms;
+      for (const CudaKernel& k : ks)
+        ms.push_back(*k.tiling == fastest.at(k.name)  ? KernelTiming{1.0, wrong}
+                     : *k.tiling == second.at(k.name) ? KernelTiming{1.5, 1e-6}
+                                                      : KernelTiming{3.0, 0.0});
+      return ms;
+    };
+    std::string liarDir = tempDir("tune-liar");
+    auto checked = autotune(*opt, t, TuneStore("a GPU with a fault", liarDir), liar);
+    ASSERT_TRUE(checked) << checked.error().message();
+    EXPECT_EQ(checked->rejected, 2u);
+    for (const auto& [name, tiling] : second)
+      EXPECT_EQ(checked->target.tilings.at(name), tiling) << name;
+    std::string lines = fmt::format("{}", fmt::join(checked->lines, "\n"));
+    EXPECT_NE(lines.find(fastest.begin()->second.str() + " rejected: its outputs differ from the rule's"), std::string::npos)
+        << lines;
+    fs::remove_all(liarDir);
+  }
+  EXPECT_EQ(autotuneTolerance(CudaPrecision::F32), 1e-4);
+  EXPECT_EQ(autotuneTolerance(CudaPrecision::TF32), 2e-3);
   fs::remove_all(dir);
+}
+
+// The kernels --autotune checks candidates with: fill gives the same values for the same seed
+// (in [-1, 1), varied), compare finds a changed element, a NaN on one side only, an infinity, and
+// ignores NaNs both sides share. Run in the emulator, and compiled by NVRTC without warnings.
+TEST(CudaAutotune, FillAndCompareKernels) {
+  std::string why;
+  if (!test::cudaEmulationAvailable(&why))
+    GTEST_SKIP() << why;
+  CudaTarget t = target(CudaPrecision::F32, 90, 2);
+  CudaKernel fill = cuda::tuneFillKernel(t), compare = cuda::tuneCompareKernel(t);
+  const long long n = 5000; // more than the grid's 8 x 256 threads: the loops stride
+  auto filled = [&](unsigned seed) {
+    std::vector<float> v(n, 99.f);
+    float* p = v.data();
+    long long count = n;
+    Error e = test::emulateKernel(fill, {&p, &count, &seed});
+    EXPECT_FALSE(e) << e.message();
+    return v;
+  };
+  std::vector<float> a = filled(7), b = filled(7), c = filled(8);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  double sum = 0;
+  for (float v : a) {
+    EXPECT_GE(v, -1.f);
+    EXPECT_LT(v, 1.f);
+    sum += v;
+  }
+  EXPECT_LT(std::abs(sum / n), 0.05);
+  EXPECT_LT(*std::min_element(a.begin(), a.end()), -0.99f);
+  EXPECT_GT(*std::max_element(a.begin(), a.end()), 0.99f);
+  float mag = 0;
+  for (float v : a)
+    mag = std::max(mag, std::abs(v));
+  auto difference = [&](std::vector<float> x, const std::vector<float>& ref) {
+    const float* xp = x.data();
+    const float* rp = ref.data();
+    long long count = n;
+    uint32_t words[3] = {};
+    uint32_t* wp = words;
+    Error e = test::emulateKernel(compare, {&xp, &rp, &count, &wp});
+    EXPECT_FALSE(e) << e.message();
+    return cuda::tuneDifference(words);
+  };
+  EXPECT_EQ(difference(a, a), 0.0);
+  std::vector<float> x = a;
+  x[4321] += 0.25f;
+  EXPECT_NEAR(difference(x, a), std::abs(x[4321] - a[4321]) / mag, 1e-6);
+  x = a;
+  x[17] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(difference(x, a), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(difference(a, x), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(difference(x, x), 0.0);
+  x = a;
+  x[0] = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(difference(x, a), std::numeric_limits<double>::infinity());
+  std::vector<float> zero(n, 0.f), one(n, 0.f);
+  one[n - 1] = 1e-3f;
+  EXPECT_EQ(difference(zero, zero), 0.0);
+  EXPECT_EQ(difference(one, zero), std::numeric_limits<double>::infinity());
+  if (nvrtcAvailable()) {
+    CudaProgram p;
+    p.kernels = {fill, compare};
+    for (int sm : {80, 90}) {
+      CudaCompileOptions co;
+      co.sm = sm;
+      auto bins = compileCudaProgram(p, co);
+      ASSERT_TRUE(bins) << bins.error().message();
+      for (size_t i = 0; i < bins->size(); ++i)
+        EXPECT_EQ(nvrtcWarnings((*bins)[i]), "") << p.kernels[i].name;
+    }
+  }
 }
 
 TEST(CudaAutotune, TilingAndRecordTextRoundTrip) {
@@ -911,6 +1021,9 @@ TEST(CudaGpu, AutotunedAlexNetMatchesReferenceAndIsStored) {
     auto exe = CudaExecutable::create(opt, ro);
     ASSERT_TRUE(exe) << exe.error().message();
     const auto& lines = (*exe)->stats().tuning;
+    // Every candidate computes what the rule's kernel does on this GPU (the output check).
+    EXPECT_EQ((*exe)->stats().tuneRejected, 0u) << fmt::format("{}", fmt::join(lines, "\n"));
+    EXPECT_EQ((*exe)->stats().tuned, tiled);
     EXPECT_EQ(lines.size(), tiled);
     for (const std::string& l : lines) {
       if (pass == 1) {

@@ -190,8 +190,9 @@ inline const char* launch(dim3 grid, dim3 block, unsigned sharedBytes, void (*bo
   return nullptr;
 }
 
+// a[i] points at argument i, as cuLaunchKernel's kernelParams do.
 template <class... P, size_t... I> void invokeWith(void (*fn)(P...), void** a, std::index_sequence<I...>) {
-  fn(static_cast<P>(a[I])...);
+  fn(*static_cast<P*>(a[I])...);
 }
 template <class... P> void invoke(void (*fn)(P...), void** a) { invokeWith(fn, a, std::index_sequence_for<P...>{}); }
 
@@ -234,6 +235,12 @@ inline float atomicAdd(float* p, float v) {
 }
 
 inline unsigned atomicAdd(unsigned* p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+inline unsigned atomicMax(unsigned* p, unsigned v) {
+  unsigned old = __atomic_load_n(p, __ATOMIC_SEQ_CST);
+  while (old < v && !__atomic_compare_exchange_n(p, &old, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+  }
+  return old;
+}
 inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 template <class T> T __ldcg(const T* p) {
   T v;

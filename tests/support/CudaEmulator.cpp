@@ -206,7 +206,10 @@ Expected<std::vector<Tensor>> EmulatedCuda::run(const std::vector<Tensor>& input
     args.push_back(&im.status);
     for (size_t b : kernel.zeroBuffers) // as the device executor does before a split-K launch
       std::memset(args[b], 0, static_cast<size_t>(kernel.buffers[b]->type().bytes()));
-    if (const char* err = im.launch[k](args.data()))
+    std::vector<void*> params; // pointers to the arguments, as cuLaunchKernel takes them
+    for (void*& a : args)
+      params.push_back(&a);
+    if (const char* err = im.launch[k](params.data()))
       return makeError("kernel {}: {}", kernel.name, err);
     if (im.status > 0 && static_cast<size_t>(im.status) <= im.program.errors.size())
       return makeError("{}", im.program.errors[static_cast<size_t>(im.status - 1)]);
@@ -222,6 +225,22 @@ Expected<std::vector<Tensor>> EmulatedCuda::run(const std::vector<Tensor>& input
     if (param->type().bytes())
       std::memcpy(im.pointerOf(param), im.pointerOf(value), static_cast<size_t>(param->type().bytes()));
   return out;
+}
+
+Error emulateKernel(const CudaKernel& kernel, const std::vector<void*>& params) {
+  CudaProgram p;
+  p.kernels.push_back(kernel);
+  auto so = buildSharedObject(translationUnit(p));
+  if (!so)
+    return so.error();
+  void* handle = dlopen(so->c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle)
+    return makeError("dlopen {}: {}", *so, dlerror());
+  auto fn = reinterpret_cast<LaunchFn>(dlsym(handle, "sinter_launch_0"));
+  const char* err = fn ? fn(const_cast<void**>(params.data())) : "no sinter_launch_0";
+  Error e = err ? makeError("kernel {}: {}", kernel.name, err) : Error::success();
+  dlclose(handle);
+  return e;
 }
 
 Expected<Tensor> EmulatedCuda::param(std::string_view name) const {

@@ -30,6 +30,10 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
+/// Runs one kernel on the host with its grid: `params[i]` points at argument i (cuLaunchKernel's
+/// convention).
+Error emulateKernel(const CudaKernel& kernel, const std::vector<void*>& params);
+
 /// Whether emulation can run here (a host compiler was recorded at build time), else why not.
 bool cudaEmulationAvailable(std::string* why);
 
