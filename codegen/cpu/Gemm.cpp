@@ -448,7 +448,7 @@ namespace sinter::cpu {
 // block, one K segment per image, all summed into the item's tile of dw.
 Error emitConvGradWeightGemm(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
   auto& b = kb.b();
-  const int64_t NR = nr(kb);
+  const int64_t NR = nr(kb), VF = kb.target().vectorFloats;
   const Shape& xs = op.input(0)->type().shape;
   const Shape& dys = op.input(1)->type().shape;
   const Shape& ws = op.output()->type().shape;
@@ -480,17 +480,21 @@ Error emitConvGradWeightGemm(KernelBuilder& kb, const Node& op, const Binding& b
     Value* nCols = smin(b, kb.c64(NC), b.CreateSub(kb.c64(cols), col0));
     Value* m0 = b.CreateMul(mc, kb.c64(MC));
     Value* mAbs0 = b.CreateAdd(b.CreateMul(g, kb.c64(Mg)), m0);
-    // Per column of the chunk: the input plane's offset and the tap's row/column offsets.
-    kb.loop(kb.c64(0), nCols, [&](Value* l) {
+    // Per column of the chunk (all NC, so the packing below runs whole vectors): the tap's
+    // offset in the image for position (0, 0), and its row/column offsets; columns past nCols
+    // get a row offset no position brings inside the image (their lanes load nothing).
+    kb.loop(kb.c64(0), kb.c64(NC), [&](Value* l) {
       Value* col = b.CreateAdd(col0, l);
       Value* c = b.CreateUDiv(col, kb.c64(KH * KW));
       Value* r = b.CreateURem(col, kb.c64(KH * KW));
       Value* plane = b.CreateMul(b.CreateAdd(b.CreateMul(g, kb.c64(Cg)), c), kb.c64(H * W));
+      Value* valid = b.CreateICmpSLT(l, nCols);
       Value* dh = b.CreateSub(b.CreateMul(b.CreateUDiv(r, kb.c64(KW)), kb.c64(d[0])), kb.c64(p[0]));
       Value* dwo = b.CreateSub(b.CreateMul(b.CreateURem(r, kb.c64(KW)), kb.c64(d[1])), kb.c64(p[1]));
-      b.CreateStore(plane, b.CreateInBoundsGEP(kb.i64(), colBase, l));
-      b.CreateStore(dh, b.CreateInBoundsGEP(kb.i64(), colDH, l));
-      b.CreateStore(dwo, b.CreateInBoundsGEP(kb.i64(), colDW, l));
+      Value* off = b.CreateAdd(plane, b.CreateAdd(b.CreateMul(dh, kb.c64(W)), dwo));
+      b.CreateStore(b.CreateSelect(valid, off, kb.c64(0)), b.CreateInBoundsGEP(kb.i64(), colBase, l));
+      b.CreateStore(b.CreateSelect(valid, dh, kb.c64(int64_t{1} << 40)), b.CreateInBoundsGEP(kb.i64(), colDH, l));
+      b.CreateStore(b.CreateSelect(valid, dwo, kb.c64(0)), b.CreateInBoundsGEP(kb.i64(), colDW, l));
     }, "colorigin");
     ItemGemm gm;
     gm.A = dy;
@@ -506,28 +510,35 @@ Error emitConvGradWeightGemm(KernelBuilder& kb, const Node& op, const Binding& b
     gm.nCols = nCols;
     gm.NC = NC;
     gm.bpack = bpack;
+    // The im2col panel, a vector of columns at a time: index and bounds per lane from the column
+    // tables, one masked gather (padding and columns past the chunk read as zero).
     gm.packB = [&](Value* n, Value* k0, Value* kc) {
       Value* xImage = b.CreateInBoundsGEP(kb.f32(), x, b.CreateMul(n, kb.c64(C * H * W)));
+      auto* vi = FixedVectorType::get(kb.i64(), static_cast<unsigned>(VF));
+      auto* vt = FixedVectorType::get(kb.f32(), static_cast<unsigned>(VF));
       kb.loop(kb.c64(0), kc, [&](Value* kk) {
         Value* k = b.CreateAdd(k0, kk);
         Value* ohs = b.CreateMul(b.CreateUDiv(k, kb.c64(OW)), kb.c64(s[0]));
         Value* ows = b.CreateMul(b.CreateURem(k, kb.c64(OW)), kb.c64(s[1]));
-        kb.loop(0, NC / NR, [&](Value* j) {
-          Value* dst = b.CreateInBoundsGEP(kb.f32(), bpack, b.CreateAdd(b.CreateMul(j, kb.c64(kKC * NR)),
-                                                                        b.CreateMul(kk, kb.c64(NR))));
-          kb.loop(0, NR, [&](Value* l) {
-            Value* colIn = b.CreateAdd(b.CreateMul(j, kb.c64(NR)), l);
-            Value* valid = b.CreateICmpSLT(colIn, nCols);
-            Value* safe = b.CreateSelect(valid, colIn, kb.c64(0));
-            Value* ih = b.CreateAdd(ohs, b.CreateLoad(kb.i64(), b.CreateInBoundsGEP(kb.i64(), colDH, safe)));
-            Value* iw = b.CreateAdd(ows, b.CreateLoad(kb.i64(), b.CreateInBoundsGEP(kb.i64(), colDW, safe)));
-            Value* inside = b.CreateAnd(valid, b.CreateAnd(b.CreateICmpULT(ih, kb.c64(H)), b.CreateICmpULT(iw, kb.c64(W))));
-            Value* plane = b.CreateLoad(kb.i64(), b.CreateInBoundsGEP(kb.i64(), colBase, safe));
-            Value* src = b.CreateSelect(inside, b.CreateAdd(plane, b.CreateAdd(b.CreateMul(ih, kb.c64(W)), iw)), kb.c64(0));
-            Value* v = b.CreateLoad(kb.f32(), b.CreateInBoundsGEP(kb.f32(), xImage, src));
-            b.CreateStore(b.CreateSelect(inside, v, kb.cf(0, kb.f32())), b.CreateInBoundsGEP(kb.f32(), dst, l));
-          }, "l");
-        }, "j");
+        Value* base = b.CreateVectorSplat(static_cast<unsigned>(VF), b.CreateAdd(b.CreateMul(ohs, kb.c64(W)), ows));
+        Value* ohv = b.CreateVectorSplat(static_cast<unsigned>(VF), ohs);
+        Value* owv = b.CreateVectorSplat(static_cast<unsigned>(VF), ows);
+        kb.loop(0, NC / VF, [&](Value* v) {
+          Value* l0 = b.CreateMul(v, kb.c64(VF));
+          auto table = [&](Value* t) { return b.CreateAlignedLoad(vi, b.CreateInBoundsGEP(kb.i64(), t, l0), Align(8)); };
+          Value* ih = b.CreateAdd(ohv, table(colDH));
+          Value* iw = b.CreateAdd(owv, table(colDW));
+          Value* inside = b.CreateAnd(b.CreateICmpULT(ih, b.CreateVectorSplat(static_cast<unsigned>(VF), kb.c64(H))),
+                                      b.CreateICmpULT(iw, b.CreateVectorSplat(static_cast<unsigned>(VF), kb.c64(W))));
+          Value* ptrs = b.CreateInBoundsGEP(kb.f32(), xImage, b.CreateAdd(base, table(colBase)));
+          Value* vals = b.CreateMaskedGather(vt, ptrs, Align(4), inside, Constant::getNullValue(vt));
+          // bpack[j][kk][l % NR] for j = l / NR.
+          Value* j = b.CreateUDiv(l0, kb.c64(NR));
+          Value* dst = b.CreateInBoundsGEP(kb.f32(), bpack, b.CreateAdd(b.CreateAdd(b.CreateMul(j, kb.c64(kKC * NR)),
+                                                                                  b.CreateMul(kk, kb.c64(NR))),
+                                                                      b.CreateURem(l0, kb.c64(NR))));
+          b.CreateAlignedStore(vals, dst, Align(4));
+        }, "v");
       }, "kk");
     };
     gm.finish = [&](Value* v, Value* row, Value* col) {
