@@ -232,6 +232,37 @@ void Graph::replaceAllUses(Value* from, Value* to) {
       value = to;
 }
 
+std::unordered_map<const Value*, Value*> Graph::inPlaceUpdates() const {
+  std::unordered_map<const Value*, Value*> result;
+  auto storage = [](const Value* v) {
+    while (v->producer() && v->producer()->op().isAlias())
+      v = v->producer()->input(0);
+    return v;
+  };
+  std::unordered_map<const Value*, size_t> updatesOf;
+  for (const auto& [param, value] : updates_)
+    ++updatesOf[param];
+  for (const auto& [param, value] : updates_) {
+    const Node* p = value->producer();
+    if (!p || !p->op().elementwiseOutputs || param->type() != value->type() || updatesOf[param] != 1 ||
+        std::count(p->inputs().begin(), p->inputs().end(), param) != 1)
+      continue;
+    bool after = false, readLater = false;
+    for (const auto& n : nodes_) {
+      if (n.get() == p) {
+        after = true;
+        continue;
+      }
+      if (after)
+        for (const Value* v : n->inputs())
+          readLater |= storage(v) == param;
+    }
+    if (!readLater && std::find(outputs_.begin(), outputs_.end(), param) == outputs_.end())
+      result[value] = param;
+  }
+  return result;
+}
+
 bool Graph::isLiveOut(const Value* v) const {
   if (std::find(outputs_.begin(), outputs_.end(), v) != outputs_.end())
     return true;

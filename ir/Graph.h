@@ -131,6 +131,12 @@ public:
   void clearUpdates() { updates_.clear(); }
   /// Whether `v` is read after the run: a graph output or the value of an update.
   bool isLiveOut(const Value* v) const;
+  /// The updates whose value the producing kernel writes straight into the parameter (value ->
+  /// parameter): the producer's op computes each element of its outputs from the same element
+  /// of its operands (OpDef::elementwiseOutputs: optimizer steps), reads the parameter as an
+  /// operand of the same type, and no later node reads the parameter. plan-memory gives such
+  /// values no arena space; executors bind them to the parameter and copy nothing after a run.
+  std::unordered_map<const Value*, Value*> inPlaceUpdates() const;
 
   /// Appends (or inserts before `before`) a node whose result types come from the op's shape
   /// rule. Missing schema attributes get their defaults. Errors name the op and the rule.

@@ -85,6 +85,9 @@ struct OpDef {
   CostFn cost = nullptr;                                  ///< FLOPs (reports, roofline)
   GradFn grad = nullptr;                                  ///< reverse-mode rule (autodiff)
   bool differentiable = false;                            ///< has (or will have) a grad rule
+  /// Each element of every output depends only on the same element of each operand shaped
+  /// like it (optimizer steps): an output may overwrite such an operand in place.
+  bool elementwiseOutputs = false;
   std::string_view summary{};                             ///< one line for --help and docs
 
   size_t numListedInputs() const;

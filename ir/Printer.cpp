@@ -156,8 +156,10 @@ std::string printGraphText(const Graph& g, const std::string& indent) {
     }
     body += fmt::format(" : {}\n", fmt::join(types, ", "));
   }
+  const auto inPlace = g.updates().empty() ? std::unordered_map<const Value*, Value*>{} : g.inPlaceUpdates();
   for (const auto& [param, value] : g.updates())
-    body += fmt::format("{}  update {} = {}\n", indent, name(param), name(value));
+    body += fmt::format("{}  update {} = {}{}\n", indent, name(param), name(value),
+                        inPlace.count(value) ? "  // in place: the kernel writes the parameter" : "");
   std::vector<std::string> rets;
   for (const Value* v : g.outputs()) {
     outs.push_back(fmt::format("{}: {}", name(v), v->type().str()));

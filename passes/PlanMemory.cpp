@@ -39,25 +39,33 @@ std::vector<Buffer> analyzeBuffers(const Graph& g) {
   std::vector<const Node*> order;
   for (const auto& n : g.nodes())
     order.push_back(n.get());
+  // Optimizer results written straight into their parameters take no arena space.
+  const auto inPlace = g.inPlaceUpdates();
+  auto owner = [&](const Value* v) -> const Value* {
+    const Value* o = bufferOwner(v);
+    return o && inPlace.count(o) ? nullptr : o;
+  };
   for (size_t i = 0; i < order.size(); ++i) {
     const Node* n = order[i];
     if (n->op().isAlias() || n->is(ops::Constant))
       continue;
     for (const Value* r : n->outputs()) {
+      if (inPlace.count(r))
+        continue;
       index[r] = buffers.size();
       buffers.push_back({r, align(r->type().bytes()), i, i, nullptr});
     }
   }
   for (size_t i = 0; i < order.size(); ++i)
     for (const Value* v : order[i]->inputs())
-      if (const Value* o = bufferOwner(v))
+      if (const Value* o = owner(v))
         buffers[index.at(o)].last = std::max(buffers[index.at(o)].last, i);
   std::vector<bool> outputOwner(buffers.size(), false);
   std::vector<const Value*> liveOut(g.outputs().begin(), g.outputs().end());
   for (const auto& u : g.updates())
     liveOut.push_back(u.second);
   for (const Value* v : liveOut)
-    if (const Value* o = bufferOwner(v)) {
+    if (const Value* o = owner(v)) {
       buffers[index.at(o)].last = order.size();
       outputOwner[index.at(o)] = true;
     }
@@ -69,7 +77,7 @@ std::vector<Buffer> analyzeBuffers(const Graph& g) {
       continue;
     Buffer& out = buffers[index.at(n->output())];
     for (const Value* v : n->inputs()) {
-      const Value* o = bufferOwner(v);
+      const Value* o = owner(v);
       if (!o)
         continue;
       size_t k = index.at(o);

@@ -33,6 +33,7 @@ constexpr OpDef SgdUpdate{
     .attrs = {attr::Float("momentum", 0.9), attr::Float("weight_decay", 0.0005)},
     .shape = [](ShapeCtx& c) { return optimShape(c, 3, 2); }, .lower = Kernel{"sgd_update"},
     .cost = [](const Node& n) -> int64_t { return 5 * n.input(0)->type().numel(); },
+    .elementwiseOutputs = true,
     .summary = "SGD step with momentum and weight decay (the paper's rule)"};
 
 // Adam (Kingma & Ba) with L2 weight decay added to the gradient, as PyTorch's Adam:
@@ -47,6 +48,7 @@ constexpr OpDef AdamUpdate{
               attr::Float("weight_decay", 0.0)},
     .shape = [](ShapeCtx& c) { return optimShape(c, 4, 3); }, .lower = Kernel{"adam_update"},
     .cost = [](const Node& n) -> int64_t { return 12 * n.input(0)->type().numel(); },
+    .elementwiseOutputs = true,
     .summary = "Adam step (bias corrections passed in as lr_t and c2)"};
 
 } // namespace sinter::ops

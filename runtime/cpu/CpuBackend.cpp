@@ -144,6 +144,7 @@ struct CpuExecutable::Impl {
   std::vector<std::unique_ptr<char, void (*)(void*)>> scratch;
   std::unordered_map<const Value*, Tensor> constants;
   std::unordered_map<const Value*, Tensor> params; // owned copies: training updates them
+  std::unordered_map<const Value*, Value*> inPlace; // optimizer results written into their parameters
   std::vector<KernelFn> prepFns;                   // per kernel, or null
   CpuCompileStats stats;
   std::vector<CpuExecutable::KernelTime> times;
@@ -152,6 +153,8 @@ struct CpuExecutable::Impl {
   char* pointerOf(const Value* v, const std::unordered_map<const Value*, const Tensor*>& inputs) {
     while (v->producer() && v->producer()->op().isAlias())
       v = v->producer()->input(0);
+    if (auto it = inPlace.find(v); it != inPlace.end()) // an optimizer result: its parameter's memory
+      v = it->second;
     if (auto it = inputs.find(v); it != inputs.end())
       return const_cast<char*>(reinterpret_cast<const char*>(it->second->raw()));
     if (auto it = params.find(v); it != params.end())
@@ -213,6 +216,7 @@ Expected<std::unique_ptr<CpuExecutable>> CpuExecutable::compile(std::shared_ptr<
   }
   // Every arena value must be planned; constants are materialised once.
   int64_t arenaBytes = 0;
+  impl->inPlace = g->inPlaceUpdates();
   for (const auto& n : g->nodes()) {
     if (n->is(ops::Constant)) {
       impl->constants[n->output()] = n->attrs().getTensor("value").clone();
@@ -221,6 +225,8 @@ Expected<std::unique_ptr<CpuExecutable>> CpuExecutable::compile(std::shared_ptr<
     if (n->op().isAlias())
       continue;
     for (const Value* r : n->outputs()) {
+      if (impl->inPlace.count(r))
+        continue;
       if (r->offset() < 0)
         return makeError("{} has no arena offset: run the pass pipeline (plan-memory) before the CPU backend",
                          g->displayName(r));
@@ -347,7 +353,7 @@ Expected<std::vector<Tensor>> CpuExecutable::run(const std::vector<Tensor>& inpu
     std::vector<const Value*> changed;
     for (const auto& [param, value] : g.updates()) {
       Tensor& dst = im.params.at(param);
-      if (dst.bytes())
+      if (dst.bytes() && !im.inPlace.count(value)) // (in-place results are there already)
         std::memcpy(dst.raw(), im.pointerOf(value, bound), dst.bytes());
       changed.push_back(param);
     }

@@ -202,9 +202,12 @@ struct CudaExecutable::Impl {
       v = v->producer()->input(0);
     return v;
   }
-  bool isExternal(const Value* v) const { return external.count(storageOf(v)) != 0; }
+  bool isExternal(const Value* v) const { return external.count(storageOf(v)) != 0 || inPlace.count(storageOf(v)) != 0; }
+  std::unordered_map<const Value*, Value*> inPlace; // optimizer results written into their parameters
   CUdeviceptr pointerOf(const Value* v) {
     v = storageOf(v);
+    if (auto it = inPlace.find(v); it != inPlace.end()) // an optimizer result: its parameter's memory
+      v = it->second;
     if (auto it = external.find(v); it != external.end())
       return it->second;
     return arena + static_cast<CUdeviceptr>(v->offset());
@@ -414,7 +417,7 @@ struct CudaExecutable::Impl {
     for (size_t k = 0; k < program.kernels.size(); ++k)
       SINTER_CHECK(launchOne(k));
     for (const auto& [param, value] : graph->updates())
-      if (param->type().bytes())
+      if (param->type().bytes() && !inPlace.count(value)) // (in-place results are there already)
         CU_CHECK(driver().memcpyDtoDAsync(pointerOf(param), pointerOf(value), static_cast<size_t>(param->type().bytes()),
                                           stream),
                  "cuMemcpyDtoDAsync (parameter update)");
@@ -464,9 +467,12 @@ Expected<std::unique_ptr<CudaExecutable>> CudaExecutable::create(std::shared_ptr
 
   // Device memory: the arena (plain cuMemAlloc, never managed), inputs, weights, constants.
   int64_t arenaBytes = 0;
+  impl->inPlace = g->inPlaceUpdates();
   for (const auto& n : g->nodes())
     if (!n->op().isAlias() && !n->is(ops::Constant))
       for (const Value* r : n->outputs()) {
+        if (impl->inPlace.count(r))
+          continue;
         if (r->offset() < 0)
           return makeError("{} has no arena offset: run the pass pipeline (plan-memory) first", g->displayName(r));
         arenaBytes = std::max(arenaBytes, r->offset() + r->type().bytes());

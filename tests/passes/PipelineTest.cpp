@@ -20,11 +20,11 @@ int kernels(const Graph& g) {
   return k;
 }
 
-Expected<std::vector<PassTiming>> optimize(Graph& g, PipelineOptions o = {}) {
+Expected<std::vector<PassTiming>> optimize(Graph& g, PipelineOptions o = {}, bool train = false) {
   PassContext ctx;
   ctx.evaluate = evaluateNode;
   o.verifyEach = true;
-  return runPipeline(g, defaultPipeline(false), ctx, o);
+  return runPipeline(g, defaultPipeline(train), ctx, o);
 }
 
 std::vector<std::string> fusedKinds(const Graph& g) {
@@ -93,6 +93,44 @@ TEST(Pipeline, PlannedBuffersNeverOverlapWhileLive) {
                                                   << (*g)->displayName(b.value);
       }
   }
+}
+
+// Optimizer steps write the new parameter and state straight into the parameters (no arena
+// space, no copy after the step), unless a later node still reads the parameter.
+TEST(Pipeline, OptimizerUpdatesWriteParametersInPlace) {
+  AlexNetOptions o;
+  o.variant = AlexNetVariant::Narrow;
+  o.weights = false;
+  auto g = buildAlexNet(o);
+  ASSERT_TRUE(g);
+  auto r = optimize(**g, {}, /*train=*/true);
+  ASSERT_TRUE(r) << r.error().message();
+  const auto inPlace = (*g)->inPlaceUpdates();
+  ASSERT_EQ((*g)->updates().size(), 32u); // 16 parameters and their velocities
+  EXPECT_EQ(inPlace.size(), 32u);
+  for (const auto& [param, value] : (*g)->updates()) {
+    EXPECT_EQ(inPlace.count(value) ? inPlace.at(value) : nullptr, param) << (*g)->displayName(value);
+    EXPECT_LT(value->offset(), 0) << (*g)->displayName(value) << " should take no arena space";
+  }
+  EXPECT_NE(printGraph(**g).find("update %conv1.w = %conv1.w.next  // in place"), std::string::npos);
+
+  // A node after the step that reads the old weights keeps w's update a copy (v's stays in place).
+  Graph h("late");
+  Value* w = h.addParam("w", TensorType{DType::F32, {3, 4}});
+  Value* v = h.addParam("v", TensorType{DType::F32, {3, 4}});
+  Value* grad = h.addInput("g", TensorType{DType::F32, {3, 4}});
+  Value* lr = h.addInput("lr", TensorType{DType::F32, {}});
+  auto step = h.addNode(ops::SgdUpdate, {w, grad, v, lr}, {}, {"w.next", "v.next"});
+  ASSERT_TRUE(step) << step.error().message();
+  h.addUpdate(w, (*step)->output(0));
+  h.addUpdate(v, (*step)->output(1));
+  auto late = h.addNode(ops::Relu, {w}, {}, {"late"});
+  ASSERT_TRUE(late);
+  h.setOutputs({(*late)->output()});
+  auto hp = h.inPlaceUpdates();
+  EXPECT_EQ(hp.size(), 1u);
+  EXPECT_EQ(hp.count((*step)->output(0)), 0u);
+  EXPECT_EQ(hp.count((*step)->output(1)), 1u);
 }
 
 TEST(Pipeline, FlagsStopPrintAndRejectUnknownPasses) {

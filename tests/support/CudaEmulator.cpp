@@ -111,9 +111,12 @@ struct EmulatedCuda::Impl {
   std::vector<std::pair<std::unique_ptr<AlignedBuffer>, std::unique_ptr<AlignedBuffer>>> workspace;
   int32_t status = 0;
 
+  std::unordered_map<const Value*, Value*> inPlace; // optimizer results written into their parameters
   std::byte* pointerOf(const Value* v) {
     while (v->producer() && v->producer()->op().isAlias())
       v = v->producer()->input(0);
+    if (auto it = inPlace.find(v); it != inPlace.end())
+      v = it->second;
     if (auto it = external.find(v); it != external.end())
       return it->second;
     return arena->data + v->offset();
@@ -153,9 +156,12 @@ Expected<std::unique_ptr<EmulatedCuda>> EmulatedCuda::create(std::shared_ptr<con
       return makeError("{} lacks sinter_launch_{}", *so, i);
     impl->launch.push_back(fn);
   }
+  impl->inPlace = g->inPlaceUpdates();
   for (const auto& n : g->nodes())
     if (!n->op().isAlias() && !n->is(ops::Constant))
       for (const Value* r : n->outputs()) {
+        if (impl->inPlace.count(r))
+          continue;
         if (r->offset() < 0)
           return makeError("{} has no arena offset: run plan-memory first", g->displayName(r));
         impl->arenaBytes = std::max(impl->arenaBytes, r->offset() + r->type().bytes());
@@ -222,7 +228,7 @@ Expected<std::vector<Tensor>> EmulatedCuda::run(const std::vector<Tensor>& input
     out.push_back(std::move(t));
   }
   for (const auto& [param, value] : g.updates()) // as the device executor does after the kernels
-    if (param->type().bytes())
+    if (param->type().bytes() && !im.inPlace.count(value))
       std::memcpy(im.pointerOf(param), im.pointerOf(value), static_cast<size_t>(param->type().bytes()));
   return out;
 }
