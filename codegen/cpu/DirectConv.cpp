@@ -17,10 +17,6 @@ namespace sinter::cpu {
 using namespace llvm;
 using llvm::Value;
 
-namespace {
-constexpr int64_t kMV = 2;  // channel vectors per tile
-constexpr int64_t kNP = 8;  // output pixels per tile (2 x 8 accumulators: no spills with AVX-512)
-} // namespace
 
 bool directConvApplies(KernelBuilder& kb, const Node& conv, const Binding& bind) {
   const sinter::Value* w = kb.kernel().buffers[bind.in[1]];
@@ -31,8 +27,12 @@ bool directConvApplies(KernelBuilder& kb, const Node& conv, const Binding& bind)
 
 Error emitDirectConv(KernelBuilder& kb, const Node& conv, const ConvShape& cs, const Binding& bind,
                      const Epilogue& epi, Module& m, CpuProgram& program, const CpuTarget& target, bool gradInput) {
-  const int64_t VF = target.vectorFloats, MB = kMV * VF;
-  const int64_t Mg = cs.M / cs.G, mBlocks = (Mg + MB - 1) / MB;
+  const int64_t VF = target.vectorFloats, Mg = cs.M / cs.G;
+  // Tile: kMV channel vectors x kNP output pixels of accumulators. Two vectors of channels (2 x 8
+  // accumulators: no spills with AVX-512); one where the group has no more channels than a vector
+  // (a 6-channel conv1 would fill 6 of 32 lanes), then with 16 pixels where registers allow.
+  const int64_t kMV = Mg <= VF ? 1 : 2, kNP = kMV == 1 && VF >= 16 ? 16 : 8;
+  const int64_t MB = kMV * VF, mBlocks = (Mg + MB - 1) / MB;
   const int64_t K = cs.Cg * cs.KH * cs.KW;
   CpuKernel& kernel = kb.kernel();
   kernel.persistentBytes = cs.G * mBlocks * K * MB * 4;
