@@ -205,6 +205,13 @@ Error lrnGrad(KernelBuilder& kb, const Node& op, const Binding& bind, const Epil
   Value* den = kb.scratch();
   Value* tt = b.CreateInBoundsGEP(t, den, kb.c64(C * HW));
   double k = alpha / static_cast<double>(size);
+  // d^-beta: with the paper's beta = 0.75, 1 / (sqrt(d) * sqrt(sqrt(d))) (no pow call).
+  auto powNegBeta = [&](Value* d) -> Value* {
+    if (beta != 0.75)
+      return kb.math("pow", {d, kb.cf(-beta, t)});
+    Value* r = kb.math("sqrt", {d});
+    return b.CreateFDiv(kb.cf(1, t), b.CreateFMul(r, kb.math("sqrt", {r})));
+  };
   kb.loop(kb.begin(), kb.end(), [&](Value* n) {
     Value* image = b.CreateMul(n, kb.c64(C * HW));
     auto xAt = [&](Value* c, Value* p) {
@@ -224,7 +231,7 @@ Error lrnGrad(KernelBuilder& kb, const Node& op, const Binding& bind, const Epil
         Value* d = b.CreateFAdd(kb.cf(bias, t), b.CreateFMul(kb.cf(k, t), sq[0]));
         Value* at = b.CreateAdd(b.CreateMul(c, kb.c64(HW)), p);
         b.CreateStore(d, b.CreateInBoundsGEP(t, den, at));
-        Value* pw = kb.math("pow", {d, kb.cf(-beta - 1, t)});
+        Value* pw = b.CreateFDiv(powNegBeta(d), d); // d^(-beta-1)
         b.CreateStore(b.CreateFMul(b.CreateFMul(dyAt(c, p), xAt(c, p)), pw), b.CreateInBoundsGEP(t, tt, at));
       }, "p");
     }, "c");
@@ -238,7 +245,7 @@ Error lrnGrad(KernelBuilder& kb, const Node& op, const Binding& bind, const Epil
         });
         Value* at = b.CreateAdd(b.CreateMul(j, kb.c64(HW)), p);
         Value* d = b.CreateLoad(t, b.CreateInBoundsGEP(t, den, at));
-        Value* v = b.CreateFSub(b.CreateFMul(dyAt(j, p), kb.math("pow", {d, kb.cf(-beta, t)})),
+        Value* v = b.CreateFSub(b.CreateFMul(dyAt(j, p), powNegBeta(d)),
                                 b.CreateFMul(kb.cf(2 * k * beta, t), b.CreateFMul(xAt(j, p), sum[0])));
         Value* flat = b.CreateAdd(image, at);
         kb.store(yt, kb.buffer(bind.out), flat, epi.apply(kb, v, flat, op.output()->type().shape));
