@@ -3,6 +3,7 @@
 
 #include "runtime/KernelCache.h"
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <sstream>
@@ -92,7 +93,25 @@ Expected<CompiledKernel> compileOne(const CudaKernel& k, int sm) {
 
 } // namespace
 
+std::vector<int> nvrtcArchitectures() {
+  int n = 0;
+  if (nvrtcGetNumSupportedArchs(&n) != NVRTC_SUCCESS || n <= 0)
+    return {};
+  std::vector<int> archs(static_cast<size_t>(n));
+  if (nvrtcGetSupportedArchs(archs.data()) != NVRTC_SUCCESS)
+    return {};
+  return archs;
+}
+
 Expected<std::vector<CompiledKernel>> compileCudaProgram(const CudaProgram& program, const CudaCompileOptions& o) {
+  // An architecture this NVRTC does not know fails every kernel with a bare "invalid value":
+  // say so once, with the ones it does know.
+  if (std::vector<int> archs = nvrtcArchitectures(); !archs.empty() && std::find(archs.begin(), archs.end(), o.sm) == archs.end()) {
+    std::vector<std::string> names;
+    for (int a : archs)
+      names.push_back(fmt::format("sm_{}", a));
+    return makeError("NVRTC {} cannot compile for sm_{}; it compiles for {}", nvrtcVersionString(), o.sm, fmt::join(names, ", "));
+  }
   std::optional<KernelCache> cache;
   if (o.useCache)
     cache.emplace("cuda", o.cacheDir);
@@ -152,6 +171,7 @@ Expected<std::vector<CompiledKernel>> compileCudaProgram(const CudaProgram& prog
 
 bool nvrtcAvailable() { return false; }
 std::string nvrtcVersionString() { return {}; }
+std::vector<int> nvrtcArchitectures() { return {}; }
 Expected<std::vector<CompiledKernel>> compileCudaProgram(const CudaProgram&, const CudaCompileOptions&) {
   return makeError("this build has no CUDA toolkit (NVRTC): the CUDA target is not available");
 }

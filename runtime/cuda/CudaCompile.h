@@ -12,6 +12,8 @@ namespace sinter {
 bool nvrtcAvailable();
 /// "13.0"; empty without NVRTC.
 std::string nvrtcVersionString();
+/// The sm_XY numbers this NVRTC compiles for (75, 80, ...); empty without NVRTC.
+std::vector<int> nvrtcArchitectures();
 
 struct CudaCompileOptions {
   int sm = 90;              ///< target architecture: sm_XY

@@ -169,6 +169,26 @@ INSTANTIATE_TEST_SUITE_P(Paper, AlexNetNvrtc, testing::ValuesIn(nvrtcCases()),
                                               p.param.train ? "train" : "infer", p.param.batch);
                          });
 
+// An architecture NVRTC does not know is one clear error naming the ones it does, not a failed
+// compile per kernel.
+TEST(CudaCache, UnknownArchitectureIsOneClearError) {
+  if (!nvrtcAvailable())
+    GTEST_SKIP() << "this build has no CUDA toolkit (NVRTC)";
+  std::vector<int> archs = nvrtcArchitectures();
+  ASSERT_FALSE(archs.empty());
+  EXPECT_NE(std::find(archs.begin(), archs.end(), 90), archs.end());
+  CudaProgram p;
+  p.kernels = {cuda::tuneFillKernel(target(CudaPrecision::F32))};
+  CudaCompileOptions co;
+  co.sm = 52;
+  co.useCache = false;
+  auto bins = compileCudaProgram(p, co);
+  ASSERT_FALSE(bins);
+  EXPECT_NE(bins.error().message().find("cannot compile for sm_52; it compiles for sm_"), std::string::npos)
+      << bins.error().message();
+  EXPECT_EQ(bins.error().message().find("source"), std::string::npos) << bins.error().message();
+}
+
 TEST(CudaCache, HitsMissesOnChangedOptionsAndRecompilesCorruptEntries) {
   if (!nvrtcAvailable())
     GTEST_SKIP() << "this build has no CUDA toolkit (NVRTC)";
