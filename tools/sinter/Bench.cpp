@@ -121,9 +121,7 @@ Action addBench(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)")->check(CLI::Range(0, 1024));
   cmd->add_flag("--no-cache", o->noCache, "compile without the kernel cache (cold compile time)");
   cmd->add_flag("--profile", o->profile, "print the time of each kernel");
-  cmd->add_flag("--autotune", o->autotune,
-                "cuda: time each convolution/GEMM kernel's candidate tilings on the GPU and keep the fastest (stored in the "
-                "cache for the next run on this GPU)");
+  cmd->add_flag("--autotune", o->autotune, kAutotuneHelp);
   o->builtin.add(*cmd);
   o->pipeline.add(*cmd, false);
   cmd->footer("--batch sets a built-in's batch; for ONNX files with a symbolic batch use --input-shape.");

@@ -49,6 +49,11 @@ Expected<bool> listPassesOrRequireModel(const PipelineFlags& pipeline, const std
 Expected<std::unique_ptr<Graph>> loadModel(const std::string& model, const BuiltinOptions& opts,
                                            const CLI::App& cmd, bool weights);
 
+/// --autotune's help, shared by run, bench and train.
+inline constexpr const char* kAutotuneHelp =
+    "cuda: time each convolution/GEMM kernel's candidate tilings on the GPU and keep the fastest whose outputs match "
+    "the rule's (stored in the cache for the next run on this GPU)";
+
 /// Each subcommand registers its options and returns the action to run after parsing.
 using Action = std::function<Error()>;
 Action addDump(CLI::App& app);

@@ -89,7 +89,7 @@ Action addRun(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "reference", "cpu", "cuda"}));
   cmd->add_option("--precision", o->precision, "cuda: f32 (exact, FFMA) or tf32 (tensor cores) for conv and gemm")
       ->check(CLI::IsMember({"f32", "tf32"}));
-  cmd->add_flag("--autotune", o->autotune, "cuda: time each convolution/GEMM kernel's candidate tilings on the GPU and keep the fastest (stored in the cache for the next run on this GPU)");
+  cmd->add_flag("--autotune", o->autotune, kAutotuneHelp);
   cmd->add_option("--weights", o->weights, "load parameters from DIR/NAME.npy (replacing a built-in's "
                                            "initial weights)");
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)")->check(CLI::Range(0, 1024));

@@ -603,7 +603,7 @@ Action addTrain(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "reference", "cpu", "cuda"}));
   cmd->add_option("--precision", o->precision, "cuda: f32 or tf32 (tensor cores) for conv and gemm")
       ->check(CLI::IsMember({"f32", "tf32"}));
-  cmd->add_flag("--autotune", o->autotune, "cuda: time each convolution/GEMM kernel's candidate tilings on the GPU and keep the fastest (stored in the cache for the next run on this GPU)");
+  cmd->add_flag("--autotune", o->autotune, kAutotuneHelp);
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)")->check(CLI::Range(0, 1024));
   cmd->add_option("--seed", o->seed, "seed of the initial weights (built-ins), the shuffling, the augmentation and "
                                      "the dropout masks");
