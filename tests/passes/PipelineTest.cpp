@@ -133,6 +133,22 @@ TEST(Pipeline, OptimizerUpdatesWriteParametersInPlace) {
   EXPECT_EQ(hp.count((*step)->output(1)), 1u);
 }
 
+// In a training step the ReLU gradients after a convolution's input gradient or an LRN gradient
+// run in their epilogues (AlexNet: relu3 and relu4 after conv4's and conv5's input gradients,
+// relu1 and relu2 after the LRN gradients; relu5 follows the max-pool gradient and stays apart).
+TEST(Pipeline, ReluGradientsJoinTheGradientBeforeThem) {
+  AlexNetOptions o;
+  o.variant = AlexNetVariant::Narrow;
+  o.weights = false;
+  auto g = buildAlexNet(o);
+  ASSERT_TRUE(g);
+  auto r = optimize(**g, {}, /*train=*/true);
+  ASSERT_TRUE(r) << r.error().message();
+  std::vector<std::string> kinds = fusedKinds(**g);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "conv2d_grad_input+relu_grad"), 2) << fmt::format("{}", fmt::join(kinds, " "));
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "lrn_grad+relu_grad"), 2) << fmt::format("{}", fmt::join(kinds, " "));
+}
+
 TEST(Pipeline, FlagsStopPrintAndRejectUnknownPasses) {
   AlexNetOptions o;
   o.variant = AlexNetVariant::Narrow;
