@@ -152,9 +152,12 @@ inline bool runBlock(Block& b) {
   }
 }
 
-// Launches `body(arg)` over the grid; returns an error message, or null.
+// Launches `body(arg)` over the grid; returns an error message, or null. Blocks run on worker
+// threads only, never on the caller's: the kernel's thread-local state (its __shared__ arrays,
+// tlsBlock) then lives and dies with threads that are joined here, and the caller's thread holds
+// no dynamic TLS of this shared object (LeakSanitizer's exit scan has crashed on such entries).
 inline const char* launch(dim3 grid, dim3 block, unsigned sharedBytes, void (*body)(void*), void* arg) {
-  static thread_local std::string error;
+  static std::string error; // (one launch at a time per process, as the executors run them)
   unsigned total = grid.x * grid.y * grid.z;
   std::atomic<unsigned> next{0};
   std::atomic<bool> failed{false};
@@ -177,9 +180,8 @@ inline const char* launch(dim3 grid, dim3 block, unsigned sharedBytes, void (*bo
     tlsBlock = nullptr;
   };
   std::vector<std::thread> threads;
-  for (unsigned w = 1; w < workers; ++w)
+  for (unsigned w = 0; w < workers; ++w)
     threads.emplace_back(work, w);
-  work(0);
   for (std::thread& t : threads)
     t.join();
   for (const std::string& e : errors)
