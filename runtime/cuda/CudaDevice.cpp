@@ -54,6 +54,7 @@ struct Driver {
   CUresult (*memsetD8Async)(CUdeviceptr, unsigned char, size_t, CUstream) = nullptr;
   CUresult (*streamCreate)(CUstream*, unsigned) = nullptr;
   CUresult (*streamSynchronize)(CUstream) = nullptr;
+  CUresult (*streamDestroy)(CUstream) = nullptr;
   CUresult (*launchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream,
                            void**, void**) = nullptr;
   CUresult (*streamBeginCapture)(CUstream, CUstreamCaptureMode) = nullptr;
@@ -104,6 +105,7 @@ const Driver& driver() {
     sym(d.memsetD8Async, "cuMemsetD8Async");
     sym(d.streamCreate, "cuStreamCreate");
     sym(d.streamSynchronize, "cuStreamSynchronize");
+    sym(d.streamDestroy, "cuStreamDestroy_v2");
     sym(d.launchKernel, "cuLaunchKernel");
     sym(d.streamBeginCapture, "cuStreamBeginCapture_v2");
     sym(d.streamEndCapture, "cuStreamEndCapture");
@@ -194,6 +196,10 @@ struct CudaExecutable::Impl {
       d.graphExecDestroy(graphExec);
     for (CUdeviceptr p : owned)
       d.memFree(p);
+    for (CUmodule m : modules) // (a long-lived process makes many executables: training, tests)
+      d.moduleUnload(m);
+    if (stream)
+      d.streamDestroy(stream);
   }
 
   // The value whose memory `v` is (alias ops such as reshape share their operand's).
@@ -322,6 +328,17 @@ struct CudaExecutable::Impl {
     return Error::success();
   }
 
+  // NaN bytes in a kernel's outputs before its runs: a candidate that leaves an element unwritten
+  // then differs from the rule (the rule's results would otherwise still be there to match).
+  Error poisonOutputs(const CudaKernel& k) {
+    size_t operands = k.node ? k.node->numInputs() : 0;
+    for (size_t b = operands; b < k.buffers.size(); ++b)
+      if (k.buffers[b]->type().bytes())
+        CU_CHECK(driver().memsetD8Async(pointerOf(k.buffers[b]), 0xff, static_cast<size_t>(k.buffers[b]->type().bytes()), stream),
+                 "cuMemsetD8 (autotune's output poisoning)");
+    return Error::success();
+  }
+
   // After a kernel's runs: the rule's outputs are kept; a candidate's are compared with them.
   Expected<double> checkOutputs(const CudaKernel& k, bool rule) {
     const Driver& d = driver();
@@ -359,7 +376,7 @@ struct CudaExecutable::Impl {
   }
 
   // Autotune's timer: each kernel compiled, loaded and launched alone on this executable's
-  // buffers, its inputs filled first (2 warm-up launches, then the median of 10, zeroing
+  // buffers, its inputs filled and its outputs poisoned first (2 warm-up launches, then the median of 10, zeroing
   // included), its outputs then kept (the rule's) or checked against the rule's; its scratch
   // and module are freed after.
   Expected<std::vector<KernelTiming>> timeAlone(const std::vector<CudaKernel>& kernels, bool rule, const CudaTarget& t,
@@ -383,6 +400,7 @@ struct CudaExecutable::Impl {
       if (!a)
         return a.error();
       SINTER_CHECK(fillInputs(kernels[i]));
+      SINTER_CHECK(poisonOutputs(kernels[i]));
       std::vector<double> ms;
       for (int it = 0; it < 12; ++it) {
         CU_CHECK(d.eventRecord(e0, stream), "cuEventRecord");

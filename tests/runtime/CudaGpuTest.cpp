@@ -1,6 +1,8 @@
 // The CUDA backend on a GPU (skipped, saying why, without a driver): every op and fused kernel,
 // every candidate tiling, AlexNet in both precisions, autotune, and training steps on the device
-// through runtime/cuda, against the reference, outputs poisoned before each run.
+// through runtime/cuda, against the reference, outputs poisoned before each run. The same file
+// also builds into sinter_hostcuda_tests, which runs it on the host driver (tests/support/
+// hostcuda): there the AlexNet-sized tests skip.
 #include "tests/runtime/CudaTestHelpers.h"
 
 namespace sinter {
@@ -53,6 +55,8 @@ TEST(CudaGpu, AlexNetMatchesReferenceInBothPrecisions) {
   std::string why;
   if (!cudaDeviceInfo(&why))
     GTEST_SKIP() << "no GPU: " << why;
+  if (onHostDriver())
+    GTEST_SKIP() << "paper AlexNet is too large for the host driver (CudaHostDriverTest covers the executor)";
   for (bool tf32 : {false, true}) {
     AlexNetCase c = alexNetBatch4();
     ASSERT_TRUE(c.want) << c.want.error().message();
@@ -115,7 +119,8 @@ TEST(CudaGpu, AutotunedAlexNetMatchesReferenceAndIsStored) {
   std::string why;
   if (!cudaDeviceInfo(&why))
     GTEST_SKIP() << "no GPU: " << why;
-  std::string dir = tempDir("gpu-tune");
+  if (onHostDriver())
+    GTEST_SKIP() << "paper AlexNet is too large for the host driver (HostDriver.Autotune* tune a smaller graph)";
   AlexNetCase c = alexNetBatch4();
   ASSERT_TRUE(c.want) << c.want.error().message();
   const std::vector<Tensor>& in = c.inputs;
@@ -129,28 +134,7 @@ TEST(CudaGpu, AutotunedAlexNetMatchesReferenceAndIsStored) {
   for (const CudaKernel& k : rule->kernels)
     tiled += k.tiling.has_value();
   EXPECT_EQ(tiled, 5u); // the five convolutions (batch 4's FC layers are warp dot products)
-  for (int pass = 0; pass < 2; ++pass) {
-    CudaRunOptions ro;
-    ro.tf32 = true;
-    ro.autotune = true;
-    ro.cacheDir = dir;
-    auto exe = CudaExecutable::create(opt, ro);
-    ASSERT_TRUE(exe) << exe.error().message();
-    const auto& lines = (*exe)->stats().tuning;
-    // Every candidate computes what the rule's kernel does on this GPU (the output check).
-    EXPECT_EQ((*exe)->stats().tuneRejected, 0u) << fmt::format("{}", fmt::join(lines, "\n"));
-    EXPECT_EQ((*exe)->stats().tuned, tiled);
-    EXPECT_EQ(lines.size(), tiled);
-    for (const std::string& l : lines) {
-      if (pass == 1) {
-        EXPECT_NE(l.find("stored"), std::string::npos) << l;
-      }
-    }
-    auto got = (*exe)->run(in);
-    ASSERT_TRUE(got) << got.error().message();
-    EXPECT_ALL_CLOSE((*got)[0], (*want)[0], (test::Tolerance{1e-5, 3e-3})) << "pass " << pass;
-  }
-  fs::remove_all(dir);
+  expectAutotunedAndStored(opt, in, *want, tiled, {1e-5, 3e-3});
 }
 
 // Two training steps of the narrow AlexNet on the device (parameters and velocities stay there,

@@ -27,6 +27,11 @@ CudaTarget target(CudaPrecision p, int sm, int multiprocessors) {
   return t;
 }
 
+bool onHostDriver() {
+  auto dev = cudaDeviceInfo();
+  return dev && dev->name.find("host driver") != std::string::npos;
+}
+
 std::string tempDir(const std::string& name) {
   fs::path p = fs::temp_directory_path() / fmt::format("sinter-{}-{}", name, ::getpid());
   fs::remove_all(p);
@@ -55,6 +60,35 @@ void expectEmulationMatchesReference(const Graph& original, std::shared_ptr<cons
     for (size_t i = 0; i < bins->size(); ++i)
       EXPECT_EQ(nvrtcWarnings((*bins)[i]), "") << (*emu)->program().kernels[i].name;
   }
+}
+
+void expectAutotunedAndStored(std::shared_ptr<const Graph> g, const std::vector<Tensor>& in, const std::vector<Tensor>& want,
+                              size_t tiled, test::Tolerance tol) {
+  std::string dir = tempDir("autotune");
+  for (int pass = 0; pass < 2; ++pass) {
+    SCOPED_TRACE(pass == 0 ? "tuning" : "from the store");
+    CudaRunOptions ro;
+    ro.tf32 = true;
+    ro.autotune = true;
+    ro.cacheDir = dir;
+    auto exe = CudaExecutable::create(g, ro);
+    ASSERT_TRUE(exe) << exe.error().message();
+    const CudaCompileStats& st = (*exe)->stats();
+    std::string lines = fmt::format("{}", fmt::join(st.tuning, "\n"));
+    EXPECT_EQ(st.tuneRejected, 0u) << lines;
+    EXPECT_EQ(st.tuned, tiled) << lines;
+    EXPECT_EQ(st.tuning.size(), tiled) << lines;
+    for (const std::string& l : st.tuning)
+      if (pass == 1) {
+        EXPECT_NE(l.find("stored"), std::string::npos) << l;
+      }
+    auto got = (*exe)->run(in);
+    ASSERT_TRUE(got) << got.error().message();
+    ASSERT_EQ(got->size(), want.size());
+    for (size_t i = 0; i < got->size(); ++i)
+      EXPECT_ALL_CLOSE((*got)[i], want[i], tol) << "result " << i;
+  }
+  fs::remove_all(dir);
 }
 
 TilingCase tilingGraph() {

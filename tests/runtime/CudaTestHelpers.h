@@ -37,6 +37,9 @@ std::shared_ptr<Graph> optimised(std::unique_ptr<Graph> g, bool train = false);
 std::shared_ptr<Graph> planned(std::unique_ptr<Graph> g);
 /// A CUDA target: precision, sm, multiprocessors.
 CudaTarget target(CudaPrecision p, int sm = 90, int multiprocessors = 132);
+/// Whether the CUDA driver in use is the host driver (tests/support/hostcuda), which runs kernels
+/// on the CPU: the tests too large for it skip there.
+bool onHostDriver();
 /// A fresh, empty temporary folder named after `name` and this process.
 std::string tempDir(const std::string& name);
 
@@ -44,6 +47,12 @@ std::string tempDir(const std::string& name);
 /// on the same inputs; the same sources must also compile with NVRTC without warnings.
 void expectEmulationMatchesReference(const Graph& original, std::shared_ptr<const Graph> g, const std::vector<Tensor>& in,
                                      const CudaTarget& t, test::Tolerance tol);
+
+/// --autotune (TF32) end to end on the driver at hand: two executables of `g` on a fresh store.
+/// The first times the candidates of its `tiled` tiled-GEMM kernels (none rejected: each computes
+/// what the rule's kernel does), the second takes every choice from the store; both match `want`.
+void expectAutotunedAndStored(std::shared_ptr<const Graph> g, const std::vector<Tensor>& in, const std::vector<Tensor>& want,
+                              size_t tiled, test::Tolerance tol);
 
 /// The graph behind the tiling tests: convolutions (padded, strided, grouped), their two
 /// gradients, and gemm in two layouts, with inputs.

@@ -2,21 +2,14 @@
 #include "tests/support/CudaEmulator.h"
 
 #include "ir/OpTable.h"
-#include "runtime/KernelCache.h"
+#include "tests/support/HostCompile.h"
 
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <unistd.h>
 #include <unordered_map>
 
 namespace sinter::test {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -34,7 +27,7 @@ struct AlignedBuffer {
 
 // One translation unit with every kernel in its own namespace and a C launcher per kernel.
 std::string translationUnit(const CudaProgram& p) {
-  std::string tu = fmt::format("#include \"{}\"\n", SINTER_CUDA_EMU_HEADER);
+  std::string tu = emulatorInclude();
   for (size_t i = 0; i < p.kernels.size(); ++i) {
     const CudaKernel& k = p.kernels[i];
     tu += fmt::format("namespace sinter_ns{} {{\n{}}}\n", i, k.source);
@@ -47,56 +40,16 @@ std::string translationUnit(const CudaProgram& p) {
 }
 
 Expected<std::string> buildSharedObject(const std::string& tu) {
-  const char* env = std::getenv("SINTER_CACHE_DIR");
-  fs::path dir = fs::path(env && *env ? env : fs::temp_directory_path().string()) / "emu";
-  std::string flags = "-std=c++17 -O1 -fPIC -shared -w -pthread";
-  // The key covers the emulator header too (the translation unit only names it).
-  std::ifstream header(SINTER_CUDA_EMU_HEADER);
-  std::string headerText((std::istreambuf_iterator<char>(header)), std::istreambuf_iterator<char>());
-  fs::path so = dir / (contentHash(std::string(SINTER_HOST_CXX) + flags + headerText + tu) + ".so");
-  if (fs::exists(so))
-    return so.string();
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  fs::path src = so;
-  src.replace_extension(fmt::format(".{}.cpp", getpid()));
-  {
-    std::ofstream out(src);
-    out << tu;
-    if (!out)
-      return makeError("cannot write {}", src.string());
-  }
-  fs::path tmp = so;
-  tmp.replace_extension(fmt::format(".{}.tmp", getpid()));
-  std::string cmd = fmt::format("{} {} -o '{}' '{}' 2>&1", SINTER_HOST_CXX, flags, tmp.string(), src.string());
-  std::string log;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe)
-    return makeError("cannot run the host compiler: {}", cmd);
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, pipe))
-    log.append(buf, n);
-  int rc = pclose(pipe);
-  if (rc != 0)
-    return makeError("the host compiler rejected the generated CUDA C ({}): {}\n{}", src.string(), cmd,
-                     log.substr(0, 8000));
-  fs::remove(src, ec);
-  fs::rename(tmp, so, ec);
-  if (ec)
-    return makeError("cannot move {} into place: {}", tmp.string(), ec.message());
-  return so.string();
+  std::string error;
+  std::string so = buildHostObject(tu, error);
+  if (so.empty())
+    return makeError("{}", error);
+  return so;
 }
 
 } // namespace
 
-bool cudaEmulationAvailable(std::string* why) {
-  if (std::string(SINTER_HOST_CXX).empty() || !fs::exists(SINTER_CUDA_EMU_HEADER)) {
-    if (why)
-      *why = "no host compiler recorded at build time";
-    return false;
-  }
-  return true;
-}
+bool cudaEmulationAvailable(std::string* why) { return hostCompilerAvailable(why); }
 
 struct EmulatedCuda::Impl {
   std::shared_ptr<const Graph> graph;

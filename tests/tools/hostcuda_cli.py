@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""The sinter CLI on --target cuda without a GPU: `sinter run`, `bench` and `train` with the host
+CUDA driver preloaded (tests/support/hostcuda: a libcuda.so.1 and NVRTC's program functions that
+run the generated kernels on the CPU), checked against --target cpu on the same model and data.
+
+usage: hostcuda_cli.py SINTER HOST_DRIVER
+"""
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sinter, driver = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def run(args, host):
+    env = dict(os.environ)
+    if host:
+        env["LD_PRELOAD"] = driver
+        # (In the sanitizer build the preloaded driver comes before the ASan runtime.)
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "verify_asan_link_order=0"]))
+    p = subprocess.run([sinter] + args, env=env, capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        sys.exit(f"sinter {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p.stdout + p.stderr
+
+
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        failures.append(what)
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    # run: the narrow AlexNet at batch 3 on a random input, both targets.
+    out = {}
+    for target in ("cuda", "cpu"):
+        log = run(["run", "alexnet-narrow", "--batch", "3", "--random-input", "--input-seed", "7", "--target", target,
+                   "-o", f"{tmp}/{target}.npy"], host=target == "cuda")
+        out[target] = np.load(f"{tmp}/{target}.npy")
+        if target == "cuda":
+            check("target: cuda (Sinter host driver" in log, "run says it ran on the host driver")
+    diff = float(np.max(np.abs(out["cuda"] - out["cpu"])))
+    check(out["cuda"].shape == (3, 10) and diff < 1e-5, f"run: cuda and cpu outputs agree (max |difference| {diff:.2e})")
+
+    # bench: the report's lines.
+    log = run(["bench", "alexnet-narrow", "--batch", "2", "--target", "cuda"], host=True)
+    check("step: median" in log and "compile: cold" in log and "host driver" in log, "bench reports compile and step times")
+
+    # train: 4 SGD steps from the same seed; the losses, then the checkpoints' predictions.
+    losses = {}
+    for target in ("cuda", "cpu"):
+        run(["train", "alexnet-narrow", "--data", "fashion-mnist", "--batch", "8", "--steps", "4", "--shuffle", "off",
+             "--target", target, "--log", f"{tmp}/{target}.csv", "--checkpoint", f"{tmp}/{target}.onnx",
+             "--checkpoint-every", "4"], host=target == "cuda")
+        with open(f"{tmp}/{target}.csv") as f:
+            losses[target] = [float(r["loss"]) for r in csv.DictReader(f) if r["split"] == "train"]
+    check(len(losses["cuda"]) == 4 and len(losses["cpu"]) == 4, f"train: 4 losses each ({losses})")
+    worst = max(abs(a - b) / abs(b) for a, b in zip(losses["cuda"], losses["cpu"]))
+    check(worst < 1e-4, f"train: cuda and cpu losses agree (worst relative difference {worst:.2e})")
+    pred = {}
+    for target in ("cuda", "cpu"):
+        run(["run", f"{tmp}/{target}.onnx", "--random-input", "--target", "cpu", "-o", f"{tmp}/{target}-pred.npy"], host=False)
+        pred[target] = np.load(f"{tmp}/{target}-pred.npy")
+    diff = float(np.max(np.abs(pred["cuda"] - pred["cpu"])))
+    check(diff < 1e-4, f"train: the checkpoints' outputs agree (max |difference| {diff:.2e})")
+
+sys.exit(1 if failures else 0)
