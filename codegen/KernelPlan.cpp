@@ -19,6 +19,28 @@ ConvShape ConvShape::of(const Node& conv) {
           s[0], s[1], p[0], p[1], d[0], d[1]};
 }
 
+ConvShape ConvShape::ofGradient(const Node& grad) {
+  bool input = grad.is(ops::Conv2dGradInput);
+  const Shape& x = input ? grad.output()->type().shape : grad.input(0)->type().shape;
+  const Shape& w = input ? grad.input(1)->type().shape : grad.output()->type().shape;
+  const Shape& dy = grad.input(input ? 0 : 1)->type().shape;
+  const auto& s = grad.attrs().getInts("stride");
+  const auto& p = grad.attrs().getInts("pad");
+  const auto& d = grad.attrs().getInts("dilation");
+  return {x[0], x[1], x[2], x[3], w[0], w[1], w[2], w[3], grad.attrs().getInt("group"), dy[2], dy[3],
+          s[0], s[1], p[0], p[1], d[0], d[1]};
+}
+
+PoolShape PoolShape::of(const Node& pool) {
+  const Shape& x = pool.input(0)->type().shape;
+  const Shape& y = pool.output()->type().shape;
+  const auto& k = pool.attrs().getInts("kernel");
+  const auto& s = pool.attrs().getInts("stride");
+  const auto& pad = pool.attrs().getInts("pad");
+  std::vector<int64_t> d = pool.attrs().has("dilation") ? pool.attrs().getInts("dilation") : std::vector<int64_t>{1, 1};
+  return {x[0] * x[1], x[2], x[3], y[2], y[3], k[0], k[1], s[0], s[1], pad[0], pad[1], pad[2], pad[3], d[0], d[1]};
+}
+
 bool isKernelNode(const Node& n) { return !n.op().isAlias() && !n.is(ops::Constant); }
 
 std::string_view emitterKey(const OpDef& op) { return op.isElementwise() ? "elementwise" : op.kernel()->name; }

@@ -29,7 +29,18 @@ struct KernelPlan {
 /// left pads, dilation).
 struct ConvShape {
   int64_t N, C, H, W, M, Cg, KH, KW, G, OH, OW, SH, SW, PT, PL, DH, DW;
+  int64_t Mg() const { return M / G; } ///< output channels per group
   static ConvShape of(const Node& conv);
+  /// The forward convolution's sizes, read from one of its gradients (conv2d_grad_input:
+  /// dy, w -> dx; conv2d_grad_weight: x, dy -> dw).
+  static ConvShape ofGradient(const Node& grad);
+};
+
+/// Every size of a pooling node (max_pool2d, avg_pool2d and their gradients' forward): planes
+/// (N*C), input and output sides, window, stride, pads (top, left, bottom, right), dilation.
+struct PoolShape {
+  int64_t NC, H, W, OH, OW, KH, KW, SH, SW, PT, PL, PB, PR, DH, DW;
+  static PoolShape of(const Node& pool);
 };
 
 /// Whether `n` runs as a kernel (aliases and constants do not).

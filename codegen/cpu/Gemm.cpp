@@ -449,14 +449,12 @@ namespace sinter::cpu {
 Error emitConvGradWeightGemm(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
   auto& b = kb.b();
   const int64_t NR = nr(kb), VF = kb.target().vectorFloats;
-  const Shape& xs = op.input(0)->type().shape;
-  const Shape& dys = op.input(1)->type().shape;
-  const Shape& ws = op.output()->type().shape;
+  const ConvShape cs = ConvShape::ofGradient(op);
   const auto& s = op.attrs().getInts("stride");
   const auto& p = op.attrs().getInts("pad");
   const auto& d = op.attrs().getInts("dilation");
-  const int64_t G = op.attrs().getInt("group"), N = xs[0], C = xs[1], H = xs[2], W = xs[3];
-  const int64_t M = ws[0], Cg = ws[1], KH = ws[2], KW = ws[3], OH = dys[2], OW = dys[3], Mg = M / G;
+  const int64_t G = cs.G, N = cs.N, C = cs.C, H = cs.H, W = cs.W, M = cs.M, Cg = cs.Cg, KH = cs.KH, KW = cs.KW;
+  const int64_t OH = cs.OH, OW = cs.OW, Mg = cs.Mg();
   const int64_t cols = Cg * KH * KW, OHW = OH * OW;
   const int64_t NC = std::min<int64_t>(roundUp(cols, NR), 6 * NR);
   const int64_t MC = std::min<int64_t>(Mg, 16 * kMR);

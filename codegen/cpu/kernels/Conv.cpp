@@ -67,14 +67,12 @@ std::pair<int64_t, int64_t> validRange(int64_t outLen, int64_t stride, int64_t o
 // plane. Loop bounds per tap are constants.
 Error conv2dGradInput(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
   auto& b = kb.b();
-  const Shape& dys = op.input(0)->type().shape;
-  const Shape& ws = op.input(1)->type().shape;
-  const Shape& xs = op.output()->type().shape;
+  const ConvShape cs = ConvShape::ofGradient(op);
   const auto& s = op.attrs().getInts("stride");
-  const auto& p = op.attrs().getInts("pad");
+  const auto& p = op.attrs().getInts("pad"); // (the bottom and right pads too)
   const auto& d = op.attrs().getInts("dilation");
-  int64_t G = op.attrs().getInt("group"), N = xs[0], C = xs[1], H = xs[2], W = xs[3];
-  int64_t M = ws[0], Cg = ws[1], KH = ws[2], KW = ws[3], OH = dys[2], OW = dys[3], Mg = M / G;
+  const int64_t G = cs.G, N = cs.N, C = cs.C, H = cs.H, W = cs.W, M = cs.M, Cg = cs.Cg, KH = cs.KH, KW = cs.KW;
+  const int64_t OH = cs.OH, OW = cs.OW, Mg = cs.Mg();
   DType dyt = op.input(0)->type().dtype, wt = op.input(1)->type().dtype, xt = op.output()->type().dtype;
   // Stride 1: dx is the convolution of dy with the weights transposed per group and flipped,
   // padded by d*(k-1) - pad: the direct convolution (with its weight repacking) does it.
@@ -137,14 +135,12 @@ Error conv2dGradInput(KernelBuilder& kb, const Node& op, const Binding& bind, co
 // product of dy's valid rectangle with the matching x rectangle, over the batch.
 Error conv2dGradWeight(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
   auto& b = kb.b();
-  const Shape& xs = op.input(0)->type().shape;
-  const Shape& dys = op.input(1)->type().shape;
-  const Shape& ws = op.output()->type().shape;
+  const ConvShape cs = ConvShape::ofGradient(op);
   const auto& s = op.attrs().getInts("stride");
   const auto& p = op.attrs().getInts("pad");
   const auto& d = op.attrs().getInts("dilation");
-  int64_t G = op.attrs().getInt("group"), N = xs[0], C = xs[1], H = xs[2], W = xs[3];
-  int64_t M = ws[0], Cg = ws[1], KH = ws[2], KW = ws[3], OH = dys[2], OW = dys[3], Mg = M / G;
+  const int64_t N = cs.N, C = cs.C, H = cs.H, W = cs.W, M = cs.M, Cg = cs.Cg, KH = cs.KH, KW = cs.KW;
+  const int64_t OH = cs.OH, OW = cs.OW, Mg = cs.Mg();
   DType xt = op.input(0)->type().dtype, dyt = op.input(1)->type().dtype, wt = op.output()->type().dtype;
   if (xt == DType::F32 && dyt == DType::F32 && wt == DType::F32)
     return emitConvGradWeightGemm(kb, op, bind, epi);

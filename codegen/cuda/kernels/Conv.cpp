@@ -93,19 +93,6 @@ Error conv2d(KernelSource& ks, const Node& op, const Binding& bind, const Epilog
   return Error::success();
 }
 
-// Sizes of a convolution gradient, from its attributes and the forward's x / w / dy shapes.
-struct GradShape {
-  int64_t N, C, H, W, M, Cg, KH, KW, G, OH, OW, SH, SW, PT, PL, DH, DW;
-  int64_t Mg() const { return M / G; }
-};
-GradShape gradShape(const Node& op, const Shape& x, const Shape& w, const Shape& dy) {
-  const auto& s = op.attrs().getInts("stride");
-  const auto& p = op.attrs().getInts("pad");
-  const auto& d = op.attrs().getInts("dilation");
-  return {x[0], x[1], x[2], x[3], w[0], w[1], w[2], w[3], op.attrs().getInt("group"), dy[2], dy[3],
-          s[0], s[1], p[0], p[1], d[0], d[1]};
-}
-
 bool allF32(const Node& op) {
   bool f32 = op.output()->type().dtype == DType::F32;
   for (const sinter::Value* v : op.inputs())
@@ -117,7 +104,7 @@ bool allF32(const Node& op) {
 // channels, columns = (image, ih, iw), reduction over (output channel, kh, kw); B gathers dy at
 // the output position each tap came from (zero where the stride skips it).
 Error conv2dGradInput(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
-  GradShape c = gradShape(op, op.output()->type().shape, op.input(1)->type().shape, op.input(0)->type().shape);
+  ConvShape c = ConvShape::ofGradient(op);
   int64_t HW = c.H * c.W, OHW = c.OH * c.OW, KK = c.KH * c.KW, Mg = c.Mg();
   const Shape& outShape = op.output()->type().shape;
   std::string dy = KernelSource::buf(bind.in[0]), w = KernelSource::buf(bind.in[1]);
@@ -179,7 +166,7 @@ Error conv2dGradInput(KernelSource& ks, const Node& op, const Binding& bind, con
 // dw as an implicit GEMM per group: rows = the group's output channels, columns = (input
 // channel, kh, kw), reduction over (image, oh, ow): A = dy, B = the input at each tap.
 Error conv2dGradWeight(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
-  GradShape c = gradShape(op, op.input(0)->type().shape, op.output()->type().shape, op.input(1)->type().shape);
+  ConvShape c = ConvShape::ofGradient(op);
   int64_t HW = c.H * c.W, OHW = c.OH * c.OW, KK = c.KH * c.KW, Mg = c.Mg();
   const Shape& outShape = op.output()->type().shape;
   std::string x = KernelSource::buf(bind.in[0]), dy = KernelSource::buf(bind.in[1]);

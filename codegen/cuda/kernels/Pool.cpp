@@ -5,19 +5,6 @@ namespace sinter::cuda {
 
 namespace {
 
-struct PoolShape {
-  int64_t NC, H, W, OH, OW, KH, KW, SH, SW, PT, PL, PB, PR, DH, DW;
-  static PoolShape of(const Node& p) {
-    const Shape& x = p.input(0)->type().shape;
-    const Shape& y = p.output()->type().shape;
-    const auto& k = p.attrs().getInts("kernel");
-    const auto& s = p.attrs().getInts("stride");
-    const auto& pad = p.attrs().getInts("pad");
-    std::vector<int64_t> d = p.attrs().has("dilation") ? p.attrs().getInts("dilation") : std::vector<int64_t>{1, 1};
-    return {x[0] * x[1], x[2], x[3], y[2], y[3], k[0], k[1], s[0], s[1], pad[0], pad[1], pad[2], pad[3], d[0], d[1]};
-  }
-};
-
 std::string gridLoop(int64_t n) {
   return fmt::format("  for (i64 o = (i64)blockIdx.x * blockDim.x + threadIdx.x; o < {}ll; o += (i64)gridDim.x * "
                      "blockDim.x) {{\n",
