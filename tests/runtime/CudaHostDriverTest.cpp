@@ -108,6 +108,37 @@ TEST(HostDriver, RefusesWhatAGpuDriverRefuses) {
   EXPECT_EQ(unload(m), CUDA_SUCCESS);
 }
 
+// In the sanitizer build the host driver's kernels are compiled with AddressSanitizer and its
+// allocations are exact: a kernel that writes past its buffer is reported, as compute-sanitizer
+// reports it on a GPU.
+TEST(HostDriver, KernelOutOfBoundsIsReportedInTheSanitizerBuild) {
+#if !defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "only the AddressSanitizer build compiles kernels with it";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto moduleLoad = entry<CUresult (*)(CUmodule*, const void*)>("cuModuleLoadData");
+  auto getFunction = entry<CUresult (*)(CUfunction*, CUmodule, const char*)>("cuModuleGetFunction");
+  auto launch = entry<CUresult (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream,
+                                   void**, void**)>("cuLaunchKernel");
+  auto alloc = entry<CUresult (*)(CUdeviceptr*, size_t)>("cuMemAlloc_v2");
+  ASSERT_TRUE(moduleLoad && getFunction && launch && alloc);
+  std::string image = hostcuda::imageOf(
+      "extern \"C\" __global__ void __launch_bounds__(64) put(float* out, float v) { out[threadIdx.x] = v; }\n");
+  CUmodule m = nullptr;
+  ASSERT_EQ(moduleLoad(&m, image.data()), CUDA_SUCCESS);
+  CUfunction f = nullptr;
+  ASSERT_EQ(getFunction(&f, m, "put"), CUDA_SUCCESS);
+  CUdeviceptr out = 0;
+  ASSERT_EQ(alloc(&out, 48 * sizeof(float)), CUDA_SUCCESS);
+  float v = 1.0f;
+  void* params[] = {&out, &v};
+  EXPECT_EQ(launch(f, 1, 1, 1, 48, 1, 1, 0, nullptr, params, nullptr), CUDA_SUCCESS); // in bounds
+  EXPECT_DEATH(launch(f, 1, 1, 1, 64, 1, 1, 0, nullptr, params, nullptr), "heap-buffer-overflow");
+  entry<CUresult (*)(CUdeviceptr)>("cuMemFree_v2")(out);
+  entry<CUresult (*)(CUmodule)>("cuModuleUnload")(m);
+#endif
+}
+
 // The tiling graph (convolutions, their gradients, two gemms) with and without CUDA-graph
 // replay, three runs on different inputs each, against the reference; then step timing and the
 // per-kernel profile.

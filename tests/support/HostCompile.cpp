@@ -85,7 +85,7 @@ bool hostCompilerAvailable(std::string* why) {
 std::string buildHostObject(const std::string& tu, std::string& error) {
   const char* env = std::getenv("SINTER_CACHE_DIR");
   fs::path dir = fs::path(env && *env ? env : fs::temp_directory_path().string()) / "emu";
-  const std::string flags = "-std=c++17 -O1 -fPIC -shared -w -pthread";
+  const std::string flags = std::string("-std=c++17 -O1 -fPIC -shared -w -pthread ") + SINTER_HOST_CXX_FLAGS;
   // The key covers the emulator header too (the translation unit only names it).
   fs::path so = dir / (hashHex(std::string(SINTER_HOST_CXX) + "\n" + flags + "\n" + readFile(SINTER_CUDA_EMU_HEADER) + tu) + ".so");
   if (fs::exists(so))

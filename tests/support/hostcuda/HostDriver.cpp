@@ -80,15 +80,15 @@ constexpr int kSharedOptInLimit = 227 * 1024;
 
 std::mutex mu;                         // one driver call at a time
 CUresult sticky = CUDA_SUCCESS;        // a failed kernel poisons the context
-std::map<uintptr_t, size_t> allocations; // base -> bytes
+std::map<uintptr_t, size_t>& allocations = *new std::map<uintptr_t, size_t>; // base -> bytes (see below)
 CUstream_st defaultStream; // the legacy stream (0)
 CUctx_st context;
 bool initialised = false;
 
 CUstream_st* streamOf(CUstream s) { return s ? s : &defaultStream; }
 
-// Live streams and modules. (The containers are never destroyed, so what a process leaves
-// loaded at exit is still reachable when LeakSanitizer looks.)
+// Live streams and modules. (These containers and `allocations` are never destroyed, so what a
+// process leaves allocated or loaded at exit is still reachable when LeakSanitizer looks.)
 std::vector<CUstream_st*>& streams = *new std::vector<CUstream_st*>;
 std::vector<CUmod_st*>& modules = *new std::vector<CUmod_st*>;
 
@@ -236,11 +236,10 @@ CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
     return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
   if (bytes == 0)
     return CUDA_ERROR_INVALID_VALUE;
-  size_t rounded = (bytes + 255) / 256 * 256;
-  void* mem = std::aligned_alloc(256, rounded);
-  if (!mem)
+  void* mem = nullptr; // (exactly `bytes`: in the sanitizer build a kernel reading past the end is caught)
+  if (posix_memalign(&mem, 256, bytes) != 0)
     return CUDA_ERROR_OUT_OF_MEMORY;
-  std::memset(mem, 0xff, rounded); // device memory holds garbage: NaN here
+  std::memset(mem, 0xff, bytes); // device memory holds garbage: NaN here
   *p = reinterpret_cast<CUdeviceptr>(mem);
   allocations[*p] = bytes;
   return CUDA_SUCCESS;
