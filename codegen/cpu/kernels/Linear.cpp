@@ -91,7 +91,9 @@ Error matmul(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilo
 enum class Red { Sum, Mean, Max };
 
 // One output element per work item: its reduced elements are visited by a nested walk over
-// the reduced dims.
+// the reduced dims. Sums accumulate in double: a batch norm's statistics and its gradients sum
+// tens of thousands of floats, where a float accumulator drifts by 1e-6 relative and a training
+// run amplifies it (the batch-norm parity test against PyTorch sees it by step 20).
 template <Red R> Error reduce(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
   auto& b = kb.b();
   const TensorType& x = op.input(0)->type();
@@ -125,7 +127,8 @@ template <Red R> Error reduce(KernelBuilder& kb, const Node& op, const Binding& 
       }
       s *= kept[d];
     }
-    Value* init = R == Red::Max ? kb.cf(-INFINITY, t) : kb.cf(0, t);
+    Type* at = R == Red::Max ? t : b.getDoubleTy();
+    Value* init = R == Red::Max ? kb.cf(-INFINITY, t) : kb.cf(0, at);
     auto acc = kb.loopCarry(kb.c64(0), kb.c64(count), {init}, [&](Value* j, const auto& a) {
       Value* idx = base;
       int64_t js = 1;
@@ -136,14 +139,16 @@ template <Red R> Error reduce(KernelBuilder& kb, const Node& op, const Binding& 
         idx = b.CreateAdd(idx, b.CreateMul(coord, kb.c64(strides[d])));
         js *= x.shape[d];
       }
-      Value* v = kb.load(x.dtype, kb.buffer(bind.in[0]), idx, t);
+      Value* v = kb.load(x.dtype, kb.buffer(bind.in[0]), idx, at);
       if (R == Red::Max)
         return std::vector<Value*>{kb.math("max", {v, a[0]})};
       return std::vector<Value*>{b.CreateFAdd(a[0], v)};
     });
     Value* v = acc[0];
     if (R == Red::Mean)
-      v = b.CreateFDiv(v, kb.cf(static_cast<double>(count), t));
+      v = b.CreateFDiv(v, kb.cf(static_cast<double>(count), at));
+    if (at != t)
+      v = b.CreateFPTrunc(v, t);
     kb.store(yt, kb.buffer(bind.out), o, epi.apply(kb, v, o, op.output()->type().shape));
   }, "out");
   return Error::success();
