@@ -102,6 +102,9 @@ public:
   const std::string& baseDir() const { return baseDir_; }
   Value* lookup(const std::string& name) const;
   void bind(const std::string& name, Value* v) { env_[name] = v; }
+  /// Why a name is not bound: a node's output its rule does not produce (an error only for the
+  /// nodes and graph outputs that read it), or an undefined name (`fallback`).
+  Error unbound(const std::string& name, std::string fallback) const;
   /// Data of a value produced by a constant node, else null.
   static const Tensor* constantData(const Value* v);
   int64_t opset() const { return opset_; }
@@ -116,6 +119,7 @@ private:
   std::string baseDir_;
   std::unique_ptr<Graph> graph_;
   std::unordered_map<std::string, Value*> env_;
+  std::unordered_map<std::string, std::string> unsupportedOutputs_; // output name -> message
   int64_t opset_ = 0;
   int depth_ = 0; // nesting of If branches
 };

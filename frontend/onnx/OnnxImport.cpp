@@ -51,8 +51,8 @@ Expected<Value*> NodeCtx::in(size_t i) {
   const std::string& name = node_.input(static_cast<int>(i));
   Value* v = imp_.lookup(name);
   if (!v)
-    return makeError("input '{}' is not defined by any earlier node, graph input or initializer (the graph is "
-                     "not topologically sorted, or has a cycle)", name);
+    return imp_.unbound(name, fmt::format("input '{}' is not defined by any earlier node, graph input or initializer (the "
+                                          "graph is not topologically sorted, or has a cycle)", name));
   return v;
 }
 
@@ -249,6 +249,13 @@ Value* Importer::lookup(const std::string& name) const {
   return it == env_.end() ? nullptr : it->second;
 }
 
+Error Importer::unbound(const std::string& name, std::string fallback) const {
+  auto it = unsupportedOutputs_.find(name);
+  if (it != unsupportedOutputs_.end())
+    return makeUnsupported("{}", it->second);
+  return makeError("{}", fallback);
+}
+
 const Tensor* Importer::constantData(const Value* v) {
   const Node* p = v->producer();
   if (!p || !p->is(ops::Constant))
@@ -362,9 +369,12 @@ Error Importer::importNodes(const onnx::GraphProto& g) {
     NodeCtx ctx(*this, node, opset_);
     if (Error e = rule->fn(ctx))
       return e.context(describeNode(node));
+    // An output the rule does not produce (e.g. a training-mode BatchNormalization's statistics)
+    // is an error only where something reads it.
     for (int i = 0; i < node.output_size(); ++i)
       if (!node.output(i).empty() && !lookup(node.output(i)))
-        return makeUnsupported("{}: output {} ('{}') is not supported", describeNode(node), i, node.output(i));
+        unsupportedOutputs_[node.output(i)] =
+            fmt::format("{}: output {} ('{}') is not supported", describeNode(node), i, node.output(i));
   }
   return Error::success();
 }
@@ -385,7 +395,7 @@ Error Importer::importOutputs(const onnx::GraphProto& g) {
   for (const auto& vi : g.output()) {
     Value* v = lookup(vi.name());
     if (!v)
-      return makeError("graph output '{}' is not produced by any node, input or initializer", vi.name());
+      return unbound(vi.name(), fmt::format("graph output '{}' is not produced by any node, input or initializer", vi.name()));
     auto type = valueInfoType(vi);
     if (!type)
       return type.error().context("graph output");

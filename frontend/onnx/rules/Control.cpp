@@ -61,7 +61,7 @@ Error ifOp(NodeCtx& c) {
   for (int i = 0; i < g.output_size(); ++i) {
     Value* v = c.importer().lookup(g.output(i).name());
     if (!v)
-      return makeError("branch output '{}' is not defined", g.output(i).name());
+      return c.importer().unbound(g.output(i).name(), fmt::format("branch output '{}' is not defined", g.output(i).name()));
     SINTER_CHECK(c.bind(static_cast<size_t>(i), v));
   }
   return Error::success();
