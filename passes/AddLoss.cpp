@@ -1,13 +1,90 @@
 // add-loss: turns a classifier into something to train. Output 0 becomes the mean softmax
 // cross-entropy of the logits (the classifier's output, or the input of its final softmax)
 // against a new `labels` input (i64, the logits' shape without the class axis); the logits stay
-// as output 1. Dropout switches to training mode and reads a new `step` input (i64 scalar), so
-// each training step draws new masks (keyed by PassContext::dropoutSeed when set). A graph whose output 0 is already a float scalar is
-// taken as its own loss (only the dropout change applies).
+// as output 1. The layers that train differently switch to training mode:
+// - dropout reads a new `step` input (i64 scalar), so each training step draws new masks (keyed
+//   by PassContext::dropoutSeed when set);
+// - batch_norm normalises with the batch's statistics (mean and biased variance over every axis
+//   but the channels), spelled out in table ops so autodiff and every backend handle it as is,
+//   and its running mean and variance become graph updates (momentum * running + (1 - momentum)
+//   * batch statistic, the variance unbiased: PyTorch's and ONNX's rule). Those parameters are
+//   then state, not weights: autodiff and the optimizer leave them alone.
+// A graph whose output 0 is already a float scalar is taken as its own loss (only the
+// training-mode changes apply).
 #include "ir/ops/Ops.h"
 #include "passes/Passes.h"
 
 namespace sinter {
+
+namespace {
+
+// Replaces batch_norm `bn` by its training form (see the header comment).
+Error batchNormForTraining(Graph& g, Node* bn) {
+  Value* x = bn->input(0);
+  const TensorType& xt = x->type();
+  const int64_t rank = xt.rank(), channels = xt.shape[1];
+  const int64_t count = channels ? xt.numel() / channels : 0;
+  if (count < 2)
+    return makeError("{}: training needs more than one value per channel for the batch statistics (input {}): use a "
+                     "batch of at least 2",
+                     g.describe(bn), xt.str());
+  const double eps = bn->attrs().getFloat("epsilon"), momentum = bn->attrs().getFloat("momentum");
+  std::string base = bn->output()->name().empty() ? g.uniqueName("bn") : bn->output()->name();
+  Error err = Error::success();
+  auto emit = [&](const OpDef& op, std::vector<Value*> in, Attrs a = {}, std::string name = {}) -> Value* {
+    if (err)
+      return nullptr;
+    std::vector<std::string> names;
+    if (!name.empty())
+      names.push_back(g.uniqueName(name));
+    auto n = g.addNode(op, std::move(in), std::move(a), std::move(names), bn);
+    if (!n) {
+      err = n.error();
+      return nullptr;
+    }
+    return (*n)->output();
+  };
+  auto scalar = [&](double v) {
+    const double one[] = {v};
+    return emit(ops::Constant, {}, {{"value", Tensor::fromDoubles({xt.dtype, {}}, one)}});
+  };
+  std::vector<int64_t> axes{0}, perChannel(static_cast<size_t>(rank), 1);
+  for (int64_t a = 2; a < rank; ++a)
+    axes.push_back(a);
+  perChannel[1] = channels;
+  Attrs reduce{{"axes", axes}, {"keepdims", int64_t{1}}};
+  Value* mean = emit(ops::ReduceMean, {x}, reduce, base + ".batch_mean");
+  Value* d = emit(ops::Sub, {x, mean});
+  Value* var = emit(ops::ReduceMean, {emit(ops::Mul, {d, d})}, reduce, base + ".batch_var");
+  Value* stdev = emit(ops::Sqrt, {emit(ops::Add, {var, scalar(eps)})});
+  Value* scale = emit(ops::Reshape, {bn->input(1)}, {{"shape", perChannel}});
+  Value* bias = emit(ops::Reshape, {bn->input(2)}, {{"shape", perChannel}});
+  Value* y = emit(ops::Add, {emit(ops::Mul, {d, emit(ops::Div, {scale, stdev})}), bias});
+  // Running statistics: updated after each step when they are parameters no one else updates.
+  const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
+  for (auto [i, stat, factor] : {std::tuple{size_t{3}, mean, 1.0}, std::tuple{size_t{4}, var, unbias}}) {
+    Value* running = bn->input(i);
+    bool updated = false;
+    for (const auto& [p, v] : g.updates())
+      updated = updated || p == running;
+    if (!running->isParam() || updated)
+      continue;
+    Value* batch = emit(ops::Reshape, {stat}, {{"shape", std::vector<int64_t>{channels}}});
+    Value* next = emit(ops::Add, {emit(ops::Mul, {running, scalar(momentum)}), emit(ops::Mul, {batch, scalar((1 - momentum) * factor)})},
+                       {}, running->name() + ".next");
+    if (err)
+      return err;
+    g.addUpdate(running, next);
+  }
+  if (err)
+    return err;
+  g.replaceAllUses(bn->output(), y);
+  g.eraseNode(bn);
+  g.rename(y, base);
+  return Error::success();
+}
+
+} // namespace
 
 Expected<bool> addLoss(Graph& g, const PassContext& ctx) {
   if (g.outputs().empty())
@@ -38,6 +115,15 @@ Expected<bool> addLoss(Graph& g, const PassContext& ctx) {
     }
     changed = true;
   }
+  // Batch norm: batch statistics, running statistics as updates.
+  std::vector<Node*> norms;
+  for (const auto& n : g.nodes())
+    if (n->is(ops::BatchNorm))
+      norms.push_back(n.get());
+  for (Node* bn : norms)
+    if (Error e = batchNormForTraining(g, bn))
+      return e.context("add-loss");
+  changed = changed || !norms.empty();
   Value* out = g.outputs()[0];
   if (isFloat(out->type().dtype) && out->type().numel() == 1)
     return changed;

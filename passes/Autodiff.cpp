@@ -1,6 +1,6 @@
 // autodiff: the training step's backward half. Output 0 is the loss (a float scalar; add-loss
 // makes one for a classifier); the pass appends the gradient of the loss with respect to every
-// float parameter, built from the op table's gradient rules (OpDef::grad) in reverse node
+// float parameter the graph does not already update, built from the op table's gradient rules (OpDef::grad) in reverse node
 // order, and adds those gradients to the graph's outputs.
 #include "passes/Autodiff.h"
 
@@ -158,14 +158,16 @@ Expected<std::vector<Value*>> differentiate(Graph& g, Value* loss, std::span<Val
   return grads;
 }
 
-// The pass: differentiate output 0 with respect to every float parameter; the gradients
-// become outputs after the existing ones.
+// The pass: differentiate output 0 with respect to every float parameter that is a weight; the
+// gradients become outputs after the existing ones. A parameter the graph already updates
+// (batch norm's running statistics, from add-loss) is state, not a weight: it gets no gradient.
 Expected<bool> autodiff(Graph& g, const PassContext&) {
   if (g.outputs().empty())
     return makeError("autodiff: the graph has no outputs");
   std::vector<Value*> params;
   for (Value* p : g.params())
-    if (isFloat(p->type().dtype))
+    if (isFloat(p->type().dtype) &&
+        std::none_of(g.updates().begin(), g.updates().end(), [&](const auto& u) { return u.first == p; }))
       params.push_back(p);
   if (params.empty())
     return makeError("autodiff: the graph has no float parameters to train");

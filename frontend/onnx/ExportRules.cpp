@@ -96,6 +96,7 @@ template <bool Max> Error pool(ExportCtx& c, const Node& n) {
 Error batchNorm(ExportCtx& c, const Node& n) {
   onnx::NodeProto& p = same(c, n, "BatchNormalization");
   setAttr(p, "epsilon", n.attrs().getFloat("epsilon"));
+  setAttr(p, "momentum", n.attrs().getFloat("momentum"));
   return Error::success();
 }
 

@@ -21,6 +21,15 @@ struct OnnxImportOptions {
   /// such an input stays in the signature, and the rule sees the value given here. For test
   /// models that feed shapes as inputs; a static compiler cannot take them at run time.
   std::map<std::string, Tensor> inputValues;
+  /// The model is imported to be trained (`sinter train`, `--train`):
+  /// - training-mode BatchNormalization nodes (a PyTorch export of a model in train mode) import
+  ///   as batch-norm layers, like inference ones (the training step gives every batch_norm batch
+  ///   statistics); otherwise they are refused;
+  /// - an Identity of an initializer becomes a parameter of its own (a copy): PyTorch's eval-mode
+  ///   export merges initializers with equal values (zero biases, a batch norm's statistics and
+  ///   its bias) into one read through Identity nodes, which training would otherwise tie.
+  ///   Genuinely shared weights are one initializer read directly, and stay shared.
+  bool training = false;
   /// Receives warnings (e.g. a newer opset than this build knows).
   std::function<void(const std::string&)> warn;
 };

@@ -58,11 +58,14 @@ constexpr OpDef LrnGrad{
     },
     .summary = "gradient of lrn"};
 
-// y = scale * (x - mean) / sqrt(var + epsilon) + bias, per channel (axis 1).
+// y = scale * (x - mean) / sqrt(var + epsilon) + bias, per channel (axis 1). This is the layer
+// in inference; add-loss rewrites it for training into batch statistics (over every axis but 1)
+// plus graph updates of the running statistics: mean' = momentum * mean + (1 - momentum) *
+// batch mean, likewise var with the unbiased batch variance (ONNX's and PyTorch's rule).
 constexpr OpDef BatchNorm{
     .name = "batch_norm", .family = OpFamily::Norm, .onnx = {"BatchNormalization"},
     .inputs = {"x", "scale", "bias", "mean", "var"},
-    .attrs = {attr::Float("epsilon", 1e-5)},
+    .attrs = {attr::Float("epsilon", 1e-5), attr::Float("momentum", 0.9)},
     .shape = [](ShapeCtx& c) -> Error {
       SINTER_CHECK(requireFloat(c, 0));
       SINTER_CHECK(requireSameDType(c));

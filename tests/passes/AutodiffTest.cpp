@@ -244,5 +244,79 @@ TEST(Autodiff, NarrowAlexNetEndToEnd) {
   expectGradientsMatch(g, all, values, 2, probes, 1e-4, 1e-8);
 }
 
+// Batch norm in a training step: add-loss spells it out with batch statistics (per channel over
+// N, H, W after a convolution; over N after a linear layer) and turns its running statistics into
+// graph updates. The gradients of every weight match central differences (the batch statistics
+// move with the inputs, so this checks the whole rewrite), the running statistics get none, and
+// a batch of one is refused as PyTorch refuses it.
+TEST(Autodiff, BatchNormTrainingStep) {
+  auto build = [](int64_t batch) {
+    GraphBuilder b("bn");
+    Value* x = b.input("x", {DType::F32, {batch, 2, 5, 5}});
+    auto p = [&](const std::string& name, Shape s, uint64_t seed, double lo, double hi) {
+      return b.param(name, {DType::F32, s}, test::randomTensor({DType::F32, s}, seed, lo, hi));
+    };
+    Value* c = b.conv2d(x, p("w", {3, 2, 3, 3}, 1, -0.5, 0.5), p("cb", {3}, 2, -0.1, 0.1), {1, 1}, {1, 1, 1, 1}, 1, "c");
+    Value* n1 = b.op(ops::BatchNorm, {c, p("s1", {3}, 3, 0.5, 1.5), p("b1", {3}, 4, -0.2, 0.2), p("m1", {3}, 5, -0.1, 0.1),
+                                      p("v1", {3}, 6, 0.5, 1.5)},
+                     {{"epsilon", 1e-3}, {"momentum", 0.8}}, "n1");
+    Value* f = b.op(ops::Flatten, {b.relu(n1, "r1")}, {{"axis", int64_t{1}}}, "f");
+    Value* h = b.op(ops::Gemm, {f, p("fw", {4, 75}, 7, -0.2, 0.2), p("fb", {4}, 8, -0.1, 0.1)}, {{"trans_b", int64_t{1}}}, "h");
+    Value* n2 = b.op(ops::BatchNorm, {h, p("s2", {4}, 9, 0.5, 1.5), p("b2", {4}, 10, -0.2, 0.2), p("m2", {4}, 11, -0.1, 0.1),
+                                      p("v2", {4}, 12, 0.5, 1.5)},
+                     {}, "n2");
+    Value* logits = b.op(ops::Gemm, {b.relu(n2, "r2"), p("ow", {3, 4}, 13, -0.5, 0.5)}, {{"trans_b", int64_t{1}}}, "logits");
+    return b.finish({logits});
+  };
+  auto one = build(1);
+  ASSERT_TRUE(one) << one.error().message();
+  auto refused = runPipeline(**one, {"add-loss"}, {}, {});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("more than one value per channel"), std::string::npos) << refused.error().message();
+
+  auto built = build(3);
+  ASSERT_TRUE(built) << built.error().message();
+  Graph& g = **built;
+  auto r = runPipeline(g, {"add-loss", "autodiff"}, {}, {});
+  ASSERT_TRUE(r) << r.error().message();
+  for (const char* n : {"n1", "n2"})
+    EXPECT_EQ(g.findValue(n)->producer()->is(ops::BatchNorm), false) << n << " is still a batch_norm";
+  std::set<std::string> updated;
+  for (const auto& [param, value] : g.updates())
+    updated.insert(param->name());
+  EXPECT_EQ(updated, (std::set<std::string>{"m1", "v1", "m2", "v2"}));
+  std::vector<Value*> wrt;
+  std::vector<Value*> grads;
+  for (Value* prm : g.params()) {
+    Value* grad = g.findValue(prm->name() + ".grad");
+    if (updated.count(prm->name())) {
+      EXPECT_EQ(grad, nullptr) << prm->name() << " is state, not a weight";
+      continue;
+    }
+    ASSERT_NE(grad, nullptr) << prm->name();
+    wrt.push_back(prm);
+    grads.push_back(grad);
+  }
+  EXPECT_EQ(wrt.size(), 9u);
+  Error bad = verifyGraph(g);
+  ASSERT_FALSE(bad) << bad.message();
+  std::vector<Tensor> values{widen(test::randomTensor(g.inputs()[0]->type(), 21)),
+                             Tensor::fromDoubles({DType::I64, {3}}, std::vector<double>{2, 0, 1})};
+  std::vector<Value*> all{g.inputs()[0], g.inputs()[1]};
+  std::vector<Probe> probes;
+  for (size_t i = 0; i < wrt.size(); ++i) {
+    values.push_back(widen(*g.weights().find(wrt[i]->name())));
+    all.push_back(wrt[i]);
+    for (int64_t e : pick(wrt[i]->type().numel(), 5, 31 + i))
+      probes.push_back({all.size() - 1, e});
+  }
+  std::vector<Value*> aligned{g.outputs()[0], g.outputs()[0], g.outputs()[0]};
+  aligned.insert(aligned.end(), grads.begin(), grads.end());
+  g.setOutputs(aligned);
+  // atol 1e-7: the biases right before a batch norm have a zero gradient, which the backward
+  // graph reaches by cancellation through float32 constants (1 / count) even in float64 runs.
+  expectGradientsMatch(g, all, values, 2, probes, 1e-4, 1e-7);
+}
+
 } // namespace
 } // namespace sinter

@@ -192,5 +192,27 @@ TEST(CpuTraining, TwoStepsMatchReference) {
   }
 }
 
+// Batch norm in training: batch statistics (reductions over N, H, W and over N), their
+// gradients, and the running statistics' updates after each step.
+TEST(CpuTraining, BatchNormStepsMatchReference) {
+  test::TrainStepCase c = test::makeTrainStepCase(4, "sgd", test::TrainModel::BatchNorm);
+  ASSERT_TRUE(c.graph);
+  auto exe = CpuExecutable::compile(c.graph, {});
+  ASSERT_TRUE(exe) << exe.error().message();
+  for (size_t step = 0; step < c.inputs.size(); ++step) {
+    auto got = (*exe)->run(c.inputs[step]);
+    ASSERT_TRUE(got) << got.error().message();
+    EXPECT_ALL_CLOSE((*got)[0], c.outputs[step][0], {1e-6, 1e-4}) << "loss, step " << step;
+    EXPECT_ALL_CLOSE((*got)[1], c.outputs[step][1], {1e-6, 1e-4}) << "logits, step " << step;
+    const auto& updates = c.graph->updates();
+    EXPECT_EQ(updates.size(), 2u * 10 + 4); // SGD: 10 weights and their velocities; 2 x 2 running statistics
+    for (size_t i = 0; i < updates.size(); ++i) {
+      auto p = (*exe)->param(updates[i].first->name());
+      ASSERT_TRUE(p) << p.error().message();
+      EXPECT_ALL_CLOSE(*p, c.params[step][i], {1e-6, 1e-4}) << c.graph->displayName(updates[i].first) << ", step " << step;
+    }
+  }
+}
+
 } // namespace
 } // namespace sinter

@@ -137,14 +137,17 @@ TEST(CudaGpu, AutotunedAlexNetMatchesReferenceAndIsStored) {
   expectAutotunedAndStored(opt, in, *want, tiled, {1e-5, 3e-3});
 }
 
-// Two training steps of the narrow AlexNet on the device (parameters and velocities stay there,
-// updated inside the captured CUDA graph) against the reference, in f32.
+// Two training steps of the narrow AlexNet (SGD, Adam) and of a batch-norm network (SGD) on the
+// device (parameters, velocities and running statistics stay there, updated inside the captured
+// CUDA graph) against the reference, in f32.
 TEST(CudaGpu, TrainingStepsMatchReference) {
   std::string why;
   if (!cudaDeviceInfo(&why))
     GTEST_SKIP() << "no GPU: " << why;
-  for (const char* optimizer : {"sgd", "adam"}) {
-    test::TrainStepCase c = test::makeTrainStepCase(2, optimizer);
+  for (auto [optimizer, model] : {std::pair{"sgd", test::TrainModel::NarrowAlexNet}, std::pair{"adam", test::TrainModel::NarrowAlexNet},
+                                   std::pair{"sgd", test::TrainModel::BatchNorm}}) {
+    SCOPED_TRACE(model == test::TrainModel::BatchNorm ? "batch norm" : "narrow AlexNet");
+    test::TrainStepCase c = test::makeTrainStepCase(model == test::TrainModel::BatchNorm ? 4 : 2, optimizer, model);
     ASSERT_TRUE(c.graph);
     CudaRunOptions ro;
     auto exe = CudaExecutable::create(c.graph, ro);

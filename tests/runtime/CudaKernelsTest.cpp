@@ -337,26 +337,29 @@ TEST(CudaKernels, NarrowAlexNetMatchesReference) {
   }
 }
 
-// Two training steps of the narrow AlexNet, emulated, against the reference (loss, logits and
-// every updated parameter and velocity).
+// Two training steps of the narrow AlexNet and of a batch-norm network, emulated, against the
+// reference (loss, logits and every updated parameter, velocity and running statistic).
 TEST(CudaKernels, TrainingStepsMatchReference) {
   std::string why;
   if (!test::cudaEmulationAvailable(&why))
     GTEST_SKIP() << why;
-  test::TrainStepCase c = test::makeTrainStepCase(2, "sgd");
-  ASSERT_TRUE(c.graph);
-  auto emu = test::EmulatedCuda::create(c.graph, target(CudaPrecision::F32));
-  ASSERT_TRUE(emu) << emu.error().message();
-  for (size_t step = 0; step < c.inputs.size(); ++step) {
-    auto got = (*emu)->run(c.inputs[step]);
-    ASSERT_TRUE(got) << got.error().message();
-    EXPECT_ALL_CLOSE((*got)[0], c.outputs[step][0], {1e-6, 1e-4}) << "loss, step " << step;
-    EXPECT_ALL_CLOSE((*got)[1], c.outputs[step][1], {1e-6, 1e-4}) << "logits, step " << step;
-    const auto& updates = c.graph->updates();
-    for (size_t i = 0; i < updates.size(); ++i) {
-      auto p = (*emu)->param(updates[i].first->name());
-      ASSERT_TRUE(p) << p.error().message();
-      EXPECT_ALL_CLOSE(*p, c.params[step][i], {1e-6, 1e-4}) << c.graph->displayName(updates[i].first) << ", step " << step;
+  for (test::TrainModel model : {test::TrainModel::NarrowAlexNet, test::TrainModel::BatchNorm}) {
+    SCOPED_TRACE(model == test::TrainModel::BatchNorm ? "batch norm" : "narrow AlexNet");
+    test::TrainStepCase c = test::makeTrainStepCase(model == test::TrainModel::BatchNorm ? 4 : 2, "sgd", model);
+    ASSERT_TRUE(c.graph);
+    auto emu = test::EmulatedCuda::create(c.graph, target(CudaPrecision::F32));
+    ASSERT_TRUE(emu) << emu.error().message();
+    for (size_t step = 0; step < c.inputs.size(); ++step) {
+      auto got = (*emu)->run(c.inputs[step]);
+      ASSERT_TRUE(got) << got.error().message();
+      EXPECT_ALL_CLOSE((*got)[0], c.outputs[step][0], {1e-6, 1e-4}) << "loss, step " << step;
+      EXPECT_ALL_CLOSE((*got)[1], c.outputs[step][1], {1e-6, 1e-4}) << "logits, step " << step;
+      const auto& updates = c.graph->updates();
+      for (size_t i = 0; i < updates.size(); ++i) {
+        auto p = (*emu)->param(updates[i].first->name());
+        ASSERT_TRUE(p) << p.error().message();
+        EXPECT_ALL_CLOSE(*p, c.params[step][i], {1e-6, 1e-4}) << c.graph->displayName(updates[i].first) << ", step " << step;
+      }
     }
   }
 }

@@ -1,4 +1,5 @@
-// A training step for tests: the narrow AlexNet through the training pipeline, its inputs, and
+// A training step for tests: the narrow AlexNet (or a small batch-norm network) through the
+// training pipeline, its inputs, and
 // the reference's results for two consecutive steps (the second after applying the first's
 // updates), so a backend can be compared step by step.
 #pragma once
@@ -19,8 +20,16 @@ struct TrainStepCase {
   std::vector<std::vector<Tensor>> params;    ///< reference values of every updated parameter after each step
 };
 
-/// Builds the case: narrow AlexNet, batch `batch`, the default training pipeline (SGD momentum
-/// or Adam), two steps on the reference interpreter.
-TrainStepCase makeTrainStepCase(int64_t batch, const std::string& optimizer = "sgd");
+enum class TrainModel {
+  NarrowAlexNet,
+  /// conv -> batch_norm -> relu -> max-pool -> gemm -> batch_norm (over [N, C]) -> relu -> gemm:
+  /// batch statistics, their gradients and the running statistics' updates.
+  BatchNorm,
+};
+
+/// Builds the case: the model at batch `batch`, the default training pipeline (SGD momentum or
+/// Adam), two steps on the reference interpreter.
+TrainStepCase makeTrainStepCase(int64_t batch, const std::string& optimizer = "sgd",
+                                TrainModel model = TrainModel::NarrowAlexNet);
 
 } // namespace sinter::test

@@ -136,7 +136,7 @@ Action addBench(CLI::App& app) {
       return makeError("target 'cuda' needs a GPU: {} ('sinter compile --target cuda' compiles without one)", why);
     if (o->autotune && target != "cuda")
       return Error::usage(fmt::format("--autotune times CUDA kernels on a GPU: it needs --target cuda, not '{}'", target));
-    auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/true);
+    auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/true, o->pipeline.training);
     if (!g)
       return g.error();
     SINTER_CHECK(o->pipeline.run(**g, [](const std::string& s) { fmt::print(stderr, "{}", s); }));

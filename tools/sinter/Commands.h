@@ -45,9 +45,11 @@ struct PipelineFlags {
 Expected<bool> listPassesOrRequireModel(const PipelineFlags& pipeline, const std::string& model);
 
 /// A model argument: a .sir file, '-' (stdin), or a built-in name. `weights` false skips weight
-/// initialisation of built-ins (dump needs types only).
+/// initialisation of built-ins (dump needs types only). `training` (--train): an ONNX model's
+/// training-mode BatchNormalization nodes import as batch-norm layers (the training pipeline
+/// gives every batch_norm batch statistics).
 Expected<std::unique_ptr<Graph>> loadModel(const std::string& model, const BuiltinOptions& opts,
-                                           const CLI::App& cmd, bool weights);
+                                           const CLI::App& cmd, bool weights, bool training = false);
 
 /// --autotune's help, shared by run, bench and train.
 inline constexpr const char* kAutotuneHelp =

@@ -83,7 +83,7 @@ bool endsWith(std::string_view s, std::string_view suffix) {
 } // namespace
 
 Expected<std::unique_ptr<Graph>> loadModel(const std::string& model, const BuiltinOptions& opts,
-                                           const CLI::App& cmd, bool weights) {
+                                           const CLI::App& cmd, bool weights, bool training) {
   for (std::string_view b : builtinModelNames())
     if (model == b) {
       AlexNetOptions o;
@@ -112,6 +112,7 @@ Expected<std::unique_ptr<Graph>> loadModel(const std::string& model, const Built
       io.inputShapes[shape->first] = shape->second;
     }
     io.fold = evaluateNode;
+    io.training = training;
     io.warn = [&](const std::string& w) { fmt::print(stderr, "warning: {}: {}\n", model, w); };
     auto g = importOnnxFile(model, io);
     if (!g)

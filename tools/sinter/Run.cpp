@@ -123,7 +123,7 @@ Action addRun(CLI::App& app) {
     }
     auto start = Clock::now();
     progress(fmt::format("building {} ...", o->model));
-    auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/true);
+    auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/true, o->pipeline.training);
     progressDone();
     if (!g)
       return g.error();

@@ -158,6 +158,7 @@ Expected<std::unique_ptr<Graph>> loadForTraining(const TrainOpts& o, const Datas
   OnnxImportOptions io;
   io.inputShapes[(*names)[0]] = Shape{o.batch, data.channels(), *side, *side};
   io.fold = evaluateNode;
+  io.training = true;
   io.warn = [&](const std::string& w) { fmt::print(stderr, "warning: {}: {}\n", o.model, w); };
   auto g = importOnnxFile(o.model, io);
   if (!g) {
@@ -264,6 +265,7 @@ Error train(const TrainOpts& o) {
     if (names->size() == 1)
       io.inputShapes[(*names)[0]] = (*forward)->inputs()[0]->type().shape;
     io.fold = evaluateNode;
+    io.training = true;
     auto ck = importOnnxFile(o.resume, io);
     if (!ck)
       return ck.error().context(o.resume);
@@ -572,7 +574,9 @@ Action addTrain(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("train", "Train a classifier through the compiled training-step graph");
   cmd->option_defaults()->always_capture_default(); // --help shows every default
   cmd->add_option("MODEL", o->model, "a built-in (alexnet, alexnet-torchvision, alexnet-narrow; sized for the data) or "
-                                     "an ONNX classifier whose output is the logits or their softmax")
+                                     "an ONNX classifier whose output is the logits or their softmax (batch norm trains with batch "
+                                     "statistics: export such models from PyTorch in training mode, "
+                                     "training=torch.onnx.TrainingMode.TRAINING)")
       ->required();
   cmd->add_option("--data", o->data, "fashion-mnist[:DIR] (idx files, default Debian's) or folder:DIR (class "
                                      "sub-folders of JPEG/PNG; DIR/train + DIR/val when present)")

@@ -99,6 +99,14 @@ Error identity(NodeCtx& c) {
   auto x = c.in(0);
   if (!x)
     return x.error();
+  Graph& g = c.importer().graph();
+  if (c.importer().options().training && (*x)->isParam() && c.wantsOutput(0)) {
+    // An initializer the exporter merged with an equal one: a parameter of its own again.
+    const Tensor* data = g.weights().find((*x)->name());
+    Value* p = g.addParam(g.uniqueName(c.node().output(0)), (*x)->type(),
+                          data ? std::optional<Tensor>(*data) : std::nullopt);
+    return c.bind(0, p);
+  }
   return c.bind(0, *x);
 }
 

@@ -13,17 +13,29 @@ Error batchNorm(NodeCtx& c) {
   auto training = c.attrInt("training_mode", 0);
   auto spatial = c.attrInt("spatial", 1);
   auto eps = c.attrFloat("epsilon", 1e-5);
-  if (!training || !spatial || !eps)
-    return !training ? training.error() : !spatial ? spatial.error() : eps.error();
-  if (*training != 0 || c.wantsOutput(1) || c.wantsOutput(2))
-    return makeUnsupported("training-mode BatchNormalization (batch statistics) is not supported");
+  auto momentum = c.attrFloat("momentum", 0.9);
+  if (!training || !spatial || !eps || !momentum)
+    return !training ? training.error() : !spatial ? spatial.error() : !eps ? eps.error() : momentum.error();
+  // A training-mode node (training_mode = 1, or the running-statistics outputs of a PyTorch
+  // training export) describes the same layer: sinter train takes it as one (batch statistics
+  // while training, running statistics for evaluation and in checkpoints); inference refuses it,
+  // since its result would depend on the batch. Its extra outputs are left unbound.
+  bool trainingNode = *training != 0;
+  for (size_t i = 1; i < c.numOutputs(); ++i)
+    trainingNode = trainingNode || c.wantsOutput(i);
+  if (trainingNode && !c.importer().options().training)
+    return makeUnsupported("training-mode BatchNormalization (batch statistics) is not supported for inference: export "
+                           "the model in eval mode (model.eval()), or train it with `sinter train`, which takes the node "
+                           "as a batch-norm layer");
   if (*spatial != 1)
     return makeUnsupported("BatchNormalization with spatial=0 is not supported");
+  if (!(*momentum >= 0 && *momentum <= 1))
+    return makeError("momentum {} is outside [0, 1]", *momentum);
   auto ins = c.inputs();
   if (!ins)
     return ins.error();
   std::vector<Value*>& in = *ins;
-  auto y = c.emit(ops::BatchNorm, in, {{"epsilon", *eps}});
+  auto y = c.emit(ops::BatchNorm, in, {{"epsilon", *eps}, {"momentum", *momentum}});
   if (!y)
     return y.error();
   return c.bind(0, *y);
