@@ -68,8 +68,9 @@ INSTANTIATE_TEST_SUITE_P(
                     ConvCase{{1, 2, 5, 31}, 48, 5, {1, 1}, {2, 2, 2, 2}, 1, true}));   // rows of 31 pixels
 
 // The gradient convolutions: the input gradient as a direct convolution of dy with flipped,
-// transposed weights (stride 1) or the loop nest (stride > 1); the weight gradient as a GEMM
-// summed over images.
+// transposed weights (stride 1) or column blocks scattered back (stride > 1: blocks of input
+// channels, one or several per group, vectors along positions or, under 16 positions, along
+// rows); the weight gradient as a GEMM summed over images.
 struct GradCase {
   Shape x, w;
   std::vector<int64_t> stride, pad, dilation;
@@ -103,7 +104,11 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(GradCase{{2, 4, 9, 11}, {6, 2, 3, 3}, {1, 1}, {1, 2, 0, 1}, {2, 1}, 2},  // dilation, groups, odd pads
                     GradCase{{2, 3, 13, 13}, {5, 3, 5, 5}, {2, 2}, {2, 2, 2, 2}, {1, 1}, 1},  // stride 2
                     GradCase{{4, 3, 31, 31}, {8, 3, 11, 11}, {4, 4}, {0, 0, 0, 0}, {1, 1}, 1}, // conv1-like, long K
-                    GradCase{{2, 64, 7, 7}, {40, 32, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 2}));  // > one column chunk
+                    GradCase{{2, 64, 7, 7}, {40, 32, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 2},  // > one column chunk
+                    GradCase{{2, 48, 16, 16}, {24, 48, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 1}, // ResNet stride 2, 4 channel blocks
+                    GradCase{{3, 14, 9, 8}, {10, 7, 1, 1}, {2, 2}, {0, 0, 0, 0}, {1, 1}, 2},   // 1x1 downsample, groups of 7
+                    GradCase{{2, 6, 12, 11}, {4, 3, 3, 2}, {3, 2}, {2, 1, 0, 3}, {2, 2}, 2},  // dilated, stride 3x2
+                    GradCase{{2, 40, 6, 6}, {24, 20, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 2})); // 9 positions: vectors along rows
 
 TEST(CpuKernels, GemmPathsMatchReference) {
   // dot product up to 32 rows, packed above; trans_a (weight gradients) always packed, K past

@@ -62,6 +62,126 @@ std::pair<int64_t, int64_t> validRange(int64_t outLen, int64_t stride, int64_t o
   return {std::min(lo, outLen), std::clamp(hiExcl, std::min(lo, outLen), outLen)};
 }
 
+// f32 dx where the direct convolution does not apply (strides above 1, pads beyond the kernel):
+// per (image, group, block of BC input channels), the column block dcol[BC*KH*KW x OH*OW] =
+// W_g^T * dy_g, each row a sum over the group's output channels of a weight times that channel's
+// contiguous dy plane, kept in vector registers (chunks of 64 positions), then scattered into the
+// BC input planes (col2im) and stored through the epilogue. The scatter kernel below it walks taps over rectangles of a
+// few positions each; on ResNet-18's stride-2 layers it reached 12 GFLOP/s.
+Error gradInputColumns(KernelBuilder& kb, const Node& op, const ConvShape& cs, const Binding& bind, const Epilogue& epi) {
+  auto& b = kb.b();
+  const auto& s = op.attrs().getInts("stride");
+  const auto& p = op.attrs().getInts("pad");
+  const auto& d = op.attrs().getInts("dilation");
+  const int64_t G = cs.G, N = cs.N, C = cs.C, H = cs.H, W = cs.W, M = cs.M, Cg = cs.Cg, KH = cs.KH, KW = cs.KW;
+  const int64_t P = cs.OH * cs.OW, T = KH * KW, Mg = cs.Mg(), OW = cs.OW;
+  // Channels per block: the column block stays near 32 KB (L1); a divisor of Cg.
+  int64_t bc = std::clamp<int64_t>(8192 / std::max<int64_t>(1, T * P), 1, Cg);
+  while (Cg % bc)
+    --bc;
+  const int64_t BC = bc, blocks = Cg / BC, rows = BC * T;
+  Type* t = kb.f32();
+  kb.kernel().items = N * G * blocks;
+  kb.kernel().scratchBytes = (rows * P + BC * H * W) * 4 + 64;
+  Value* col = kb.scratch();
+  Value* planes = b.CreateInBoundsGEP(t, col, kb.c64(rows * P));
+  kb.loop(kb.begin(), kb.end(), [&](Value* item) {
+    Value* n = b.CreateUDiv(item, kb.c64(G * blocks));
+    Value* g = b.CreateURem(b.CreateUDiv(item, kb.c64(blocks)), kb.c64(G));
+    Value* c0 = b.CreateMul(b.CreateURem(item, kb.c64(blocks)), kb.c64(BC)); // first channel in the group
+    // Row r of the block, positions [start, start + width): a vector accumulator over the group's
+    // output channels (dy_g stays in L1), stored once.
+    Value* dyImage = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.c64(M)), b.CreateMul(g, kb.c64(Mg))), kb.c64(P));
+    Value* wBlock = b.CreateAdd(b.CreateMul(g, kb.c64(Mg * Cg * T)), b.CreateMul(c0, kb.c64(T)));
+    auto chunk = [&](Value* r, Value* start, int64_t width) {
+      auto* vt = FixedVectorType::get(t, static_cast<unsigned>(width));
+      Value* zero = ConstantAggregateZero::get(vt);
+      auto acc = kb.loopCarry(kb.c64(0), kb.c64(Mg), {zero}, [&](Value* mi, const auto& a) {
+        Value* wv = kb.load(DType::F32, kb.buffer(bind.in[1]), b.CreateAdd(wBlock, b.CreateAdd(b.CreateMul(mi, kb.c64(Cg * T)), r)), t);
+        Value* at = kb.addr(DType::F32, kb.buffer(bind.in[0]), b.CreateAdd(dyImage, b.CreateAdd(b.CreateMul(mi, kb.c64(P)), start)));
+        Value* dv = b.CreateAlignedLoad(vt, at, Align(4));
+        return std::vector<Value*>{b.CreateIntrinsic(Intrinsic::fmuladd, {vt}, {b.CreateVectorSplat(static_cast<unsigned>(width), wv), dv, a[0]})};
+      }, "m");
+      b.CreateAlignedStore(acc[0], b.CreateInBoundsGEP(t, col, b.CreateAdd(b.CreateMul(r, kb.c64(P)), start)), Align(4));
+    };
+    // Few positions (P < 16: the last stages of a ResNet), vectors run along the rows instead:
+    // rows [r0, r0 + width) of W_g^T are contiguous in W for each output channel, and the block
+    // is stored transposed (position-major) so each of the P accumulators is one vector store.
+    auto rowChunk = [&](Value* r0, int64_t width) {
+      auto* vt = FixedVectorType::get(t, static_cast<unsigned>(width));
+      std::vector<Value*> init(static_cast<size_t>(P), ConstantAggregateZero::get(vt));
+      auto acc = kb.loopCarry(kb.c64(0), kb.c64(Mg), init, [&](Value* mi, const auto& a) {
+        Value* wat = kb.addr(DType::F32, kb.buffer(bind.in[1]), b.CreateAdd(wBlock, b.CreateAdd(b.CreateMul(mi, kb.c64(Cg * T)), r0)));
+        Value* wv = b.CreateAlignedLoad(vt, wat, Align(4));
+        Value* dyRow = b.CreateAdd(dyImage, b.CreateMul(mi, kb.c64(P)));
+        std::vector<Value*> next;
+        for (int64_t j = 0; j < P; ++j) {
+          Value* dv = kb.load(DType::F32, kb.buffer(bind.in[0]), b.CreateAdd(dyRow, kb.c64(j)), t);
+          next.push_back(b.CreateIntrinsic(Intrinsic::fmuladd, {vt}, {b.CreateVectorSplat(static_cast<unsigned>(width), dv), wv, a[static_cast<size_t>(j)]}));
+        }
+        return next;
+      }, "m");
+      for (int64_t j = 0; j < P; ++j)
+        b.CreateAlignedStore(acc[static_cast<size_t>(j)], b.CreateInBoundsGEP(t, col, b.CreateAdd(kb.c64(j * rows), r0)), Align(4));
+    };
+    const bool byRows = P < 16;
+    if (byRows) {
+      constexpr int64_t kRows = 16;
+      const int64_t full = rows / kRows, tail = rows % kRows;
+      if (full)
+        kb.loop(0, full, [&](Value* ci) { rowChunk(b.CreateMul(ci, kb.c64(kRows)), kRows); }, "rchunk");
+      if (tail)
+        rowChunk(kb.c64(full * kRows), tail);
+    } else {
+      constexpr int64_t kChunk = 64;
+      const int64_t full = P / kChunk, tail = P % kChunk;
+      kb.loop(0, rows, [&](Value* r) {
+        if (full)
+          kb.loop(0, full, [&](Value* ci) { chunk(r, b.CreateMul(ci, kb.c64(kChunk)), kChunk); }, "chunk");
+        if (tail)
+          chunk(r, kb.c64(full * kChunk), tail);
+      }, "r");
+    }
+    // Element (row, position) of the block in either layout.
+    auto colAt = [&](Value* row, Value* pos) {
+      return byRows ? b.CreateAdd(b.CreateMul(pos, kb.c64(rows)), row) : b.CreateAdd(b.CreateMul(row, kb.c64(P)), pos);
+    };
+    kb.loop(0, BC * H * W, [&](Value* i) { b.CreateStore(kb.cf(0, t), b.CreateInBoundsGEP(t, planes, i)); }, "zp");
+    for (int64_t kh = 0; kh < KH; ++kh) {
+      const auto rh = validRange(cs.OH, s[0], kh * d[0] - p[0], H);
+      const int64_t oh0 = rh.first, oh1 = rh.second;
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        const auto rw = validRange(OW, s[1], kw * d[1] - p[1], W);
+        const int64_t ow0 = rw.first, ow1 = rw.second;
+        if (oh0 >= oh1 || ow0 >= ow1)
+          continue;
+        const int64_t offH = kh * d[0] - p[0], offW = kw * d[1] - p[1], tap = kh * KW + kw;
+        kb.loop(0, BC, [&](Value* c) {
+          Value* colRow = b.CreateAdd(b.CreateMul(c, kb.c64(T)), kb.c64(tap));
+          Value* plane = b.CreateMul(c, kb.c64(H * W));
+          kb.loop(oh0, oh1, [&](Value* oh) {
+            Value* row = b.CreateAdd(plane, b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(oh, kb.c64(s[0])), kb.c64(offH)),
+                                                                    kb.c64(W)), kb.c64(offW)));
+            Value* src = b.CreateMul(oh, kb.c64(OW));
+            kb.loop(ow0, ow1, [&](Value* ow) {
+              Value* at = b.CreateInBoundsGEP(t, planes, b.CreateAdd(row, b.CreateMul(ow, kb.c64(s[1]))));
+              Value* v = b.CreateLoad(t, b.CreateInBoundsGEP(t, col, colAt(colRow, b.CreateAdd(src, ow))));
+              b.CreateStore(b.CreateFAdd(b.CreateLoad(t, at), v), at);
+            }, "ow");
+          }, "oh");
+        }, "c");
+      }
+    }
+    Value* out = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.c64(C)), b.CreateAdd(b.CreateMul(g, kb.c64(Cg)), c0)), kb.c64(H * W));
+    kb.loop(0, BC * H * W, [&](Value* i) {
+      Value* flat = b.CreateAdd(out, i);
+      Value* v = b.CreateLoad(t, b.CreateInBoundsGEP(t, planes, i));
+      kb.store(DType::F32, kb.buffer(bind.out), flat, epi.apply(kb, v, flat, op.output()->type().shape));
+    }, "st");
+  }, "block");
+  return Error::success();
+}
+
 // dx: work item = one (image, input channel) plane, accumulated in scratch: for each output
 // channel of the group and each kernel tap, the valid dy rectangle is scattered (axpy) into the
 // plane. Loop bounds per tap are constants.
@@ -85,6 +205,8 @@ Error conv2dGradInput(KernelBuilder& kb, const Node& op, const Binding& bind, co
   }
   Type* t = computeType(kb.ctx(), xt);
   int64_t esz = static_cast<int64_t>(t->getPrimitiveSizeInBits() / 8);
+  if (xt == DType::F32 && dyt == DType::F32 && wt == DType::F32)
+    return gradInputColumns(kb, op, cs, bind, epi);
   kb.kernel().items = N * C;
   kb.kernel().scratchBytes = H * W * esz + 64;
   Value* acc = kb.scratch();
