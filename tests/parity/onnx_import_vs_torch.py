@@ -2,6 +2,8 @@
 """ONNX import vs PyTorch: PyTorch exports of torchvision's AlexNet and the paper AlexNet (LRN,
 grouped convs) at several opsets; `sinter run MODEL.onnx --target reference` must match PyTorch's
 outputs to 1e-4 relative, and `sinter dump` must show plain ops (no shape arithmetic left).
+Beyond AlexNet, torchvision's other classifier families (residual, inception, depthwise and
+grouped convolutions, channel shuffles, squeeze-excitation) run on the CPU target against PyTorch.
 Models are generated here, at test time. Usage: onnx_import_vs_torch.py SINTER_BINARY [--quick]
 """
 import os
@@ -121,6 +123,54 @@ def external_data():
         print("ok   external_data (weights.bin beside the model; '../' refused)")
 
 
+def energise(model):
+    """Weights that keep activations near unit scale through any depth (He-normal convolutions
+    and linear layers, batch norms with random statistics and affine terms), so every path of the
+    network shows in its logits; torchvision's own initialisations leave some of these networks
+    with near-constant outputs (GoogLeNet's logits equal its last bias)."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
+                fan_in = mod.weight[0].numel()
+                mod.weight.copy_(torch.randn(mod.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+                if mod.bias is not None:
+                    mod.bias.copy_(torch.randn(mod.bias.shape, generator=g) * 0.1)
+            elif isinstance(mod, torch.nn.BatchNorm2d):
+                c = mod.num_features
+                mod.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
+                mod.running_var.copy_(torch.rand(c, generator=g) + 0.5)
+                mod.weight.copy_(torch.rand(c, generator=g) + 0.5)
+                mod.bias.copy_(torch.randn(c, generator=g) * 0.1)
+    return model
+
+
+def zoo(name, model, shape, opset=13):
+    """Another network family on the CPU target: outputs within 1e-4 of PyTorch's, relative to the
+    largest output."""
+    torch.manual_seed(0)
+    energise(model).eval()
+    x = torch.randn(*shape)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "m.onnx")
+        torch.onnx.export(model, x, path, opset_version=opset, input_names=["data"], output_names=["out"])
+        np.save(os.path.join(d, "x.npy"), x.numpy())
+        with torch.no_grad():
+            want = model(x).numpy()
+        r = subprocess.run([SINTER, "run", path, "--target", "cpu", "--input", f"data={d}/x.npy", "--output", f"{d}/y.npy"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            failures.append(f"{name}: sinter run failed: {r.stderr.strip()}")
+            return
+        got = np.load(os.path.join(d, "y.npy"))
+        scale = float(np.abs(want).max())
+        err = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
+        if not err <= 1e-4 * scale:
+            failures.append(f"{name}: outputs differ from PyTorch (max abs error {err:.3e}, largest output {scale:.3e})")
+            return
+        print(f"ok   {name} on cpu (max abs error {err:.2e}, {err / scale:.1e} of the largest output)")
+
+
 external_data()
 fused_pipeline(13)
 if not QUICK:
@@ -133,6 +183,14 @@ if not QUICK:
     check("paper_alexnet_opset11", PaperAlexNet(), (1, 3, 227, 227), 11)
     check("torchvision_alexnet_opset15_dynamic_batch", torchvision.models.alexnet(), (2, 3, 224, 224), 15,
           dynamic_batch=True, atol=1e-5)
+zoo("torchvision_resnet18", torchvision.models.resnet18(), (2, 3, 128, 128))
+zoo("torchvision_mobilenet_v2", torchvision.models.mobilenet_v2(), (2, 3, 128, 128))
+zoo("torchvision_squeezenet1_0", torchvision.models.squeezenet1_0(), (2, 3, 128, 128))
+zoo("torchvision_shufflenet_v2_x0_5", torchvision.models.shufflenet_v2_x0_5(), (2, 3, 128, 128))
+if not QUICK:
+    zoo("torchvision_googlenet", torchvision.models.googlenet(aux_logits=False, init_weights=True), (2, 3, 128, 128))
+    zoo("torchvision_efficientnet_b0", torchvision.models.efficientnet_b0(), (2, 3, 128, 128))
+    zoo("torchvision_regnet_x_400mf", torchvision.models.regnet_x_400mf(), (2, 3, 128, 128))
 if failures:
     print("\n".join("FAIL " + f for f in failures))
     sys.exit(1)
