@@ -91,8 +91,10 @@ constexpr OpDef Sub{.name = "sub", .family = OpFamily::Elementwise, .onnx = {"Su
                     .inputs = {"a", "b"}, .shape = elementwise, .lower = Scalar{"$0 - $1"},
                     .grad = [](GradBuilder& gb, const Node& n) -> Error {
       gb.giveUnbroadcast(0, n, gb.dy());
+      // Negated after the reduction to b's shape: a broadcast b (a batch norm's mean) then
+      // negates a few values instead of the whole gradient.
       if (gb.wants(1))
-        gb.giveUnbroadcast(1, n, gb.neg(gb.dy()));
+        gb.give(1, gb.neg(gb.unbroadcast(gb.dy(), n.input(1)->type().shape)));
       return gb.error();
     },
     .differentiable = true, .summary = "a - b (broadcasting)"};
