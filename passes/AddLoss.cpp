@@ -7,12 +7,13 @@
 // - batch_norm normalises with the batch's statistics (mean and biased variance over every axis
 //   but the channels), spelled out in table ops so autodiff and every backend handle it as is,
 //   and its running mean and variance become graph updates (momentum * running + (1 - momentum)
-//   * batch statistic, the variance unbiased: PyTorch's and ONNX's rule). Those parameters are
-//   then state, not weights: autodiff and the optimizer leave them alone.
+//   * batch statistic, the variance unbiased as in PyTorch). Those parameters are then state, not
+//   weights: autodiff and the optimizer leave them alone; each must belong to its batch norm alone.
 // A graph whose output 0 is already a float scalar is taken as its own loss (only the
 // training-mode changes apply).
 #include "ir/ops/Ops.h"
 #include "passes/Passes.h"
+#include "passes/Rewrite.h"
 
 namespace sinter {
 
@@ -28,6 +29,22 @@ Error batchNormForTraining(Graph& g, Node* bn) {
     return makeError("{}: training needs more than one value per channel for the batch statistics (input {}): use a "
                      "batch of at least 2",
                      g.describe(bn), xt.str());
+  // The running statistics must be parameters of this batch norm alone: updated as statistics,
+  // a parameter read elsewhere (a weight merged with them by an ONNX tool, or another batch norm's
+  // statistics) would silently stop training or lose updates.
+  for (size_t i : {size_t{3}, size_t{4}}) {
+    const Value* running = bn->input(i);
+    const char* what = i == 3 ? "mean" : "variance";
+    if (!running->isParam())
+      return makeError("{}: its running {} {} is not a parameter, so training could not update it (evaluation and "
+                       "checkpoints would use stale statistics)",
+                       g.describe(bn), what, g.displayName(running));
+    for (const Value::Use& u : running->uses())
+      if (u.node != bn || u.operand != i)
+        return makeError("{}: its running {} {} is also read by {}: a batch norm's running statistics must be "
+                         "parameters of their own to train (export the model without merging initializers)",
+                         g.describe(bn), what, g.displayName(running), g.describe(u.node));
+  }
   const double eps = bn->attrs().getFloat("epsilon"), momentum = bn->attrs().getFloat("momentum");
   std::string base = bn->output()->name().empty() ? g.uniqueName("bn") : bn->output()->name();
   Error err = Error::success();
@@ -60,15 +77,10 @@ Error batchNormForTraining(Graph& g, Node* bn) {
   Value* scale = emit(ops::Reshape, {bn->input(1)}, {{"shape", perChannel}});
   Value* bias = emit(ops::Reshape, {bn->input(2)}, {{"shape", perChannel}});
   Value* y = emit(ops::Add, {emit(ops::Mul, {d, emit(ops::Div, {scale, stdev})}), bias});
-  // Running statistics: updated after each step when they are parameters no one else updates.
+  // Running statistics, updated after each step (the variance unbiased, as PyTorch does).
   const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
   for (auto [i, stat, factor] : {std::tuple{size_t{3}, mean, 1.0}, std::tuple{size_t{4}, var, unbias}}) {
     Value* running = bn->input(i);
-    bool updated = false;
-    for (const auto& [p, v] : g.updates())
-      updated = updated || p == running;
-    if (!running->isParam() || updated)
-      continue;
     Value* batch = emit(ops::Reshape, {stat}, {{"shape", std::vector<int64_t>{channels}}});
     Value* next = emit(ops::Add, {emit(ops::Mul, {running, scalar(momentum)}), emit(ops::Mul, {batch, scalar((1 - momentum) * factor)})},
                        {}, running->name() + ".next");
@@ -78,9 +90,7 @@ Error batchNormForTraining(Graph& g, Node* bn) {
   }
   if (err)
     return err;
-  g.replaceAllUses(bn->output(), y);
-  g.eraseNode(bn);
-  g.rename(y, base);
+  rewrite::replaceNode(g, bn, y);
   return Error::success();
 }
 

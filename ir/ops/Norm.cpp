@@ -61,7 +61,8 @@ constexpr OpDef LrnGrad{
 // y = scale * (x - mean) / sqrt(var + epsilon) + bias, per channel (axis 1). This is the layer
 // in inference; add-loss rewrites it for training into batch statistics (over every axis but 1)
 // plus graph updates of the running statistics: mean' = momentum * mean + (1 - momentum) *
-// batch mean, likewise var with the unbiased batch variance (ONNX's and PyTorch's rule).
+// batch mean, likewise var with the unbiased batch variance (PyTorch's rule, which `momentum`
+// follows as ONNX spells it: 0.9 for PyTorch's 0.1).
 constexpr OpDef BatchNorm{
     .name = "batch_norm", .family = OpFamily::Norm, .onnx = {"BatchNormalization"},
     .inputs = {"x", "scale", "bias", "mean", "var"},

@@ -247,18 +247,20 @@ TEST(Autodiff, NarrowAlexNetEndToEnd) {
 // Batch norm in a training step: add-loss spells it out with batch statistics (per channel over
 // N, H, W after a convolution; over N after a linear layer) and turns its running statistics into
 // graph updates. The gradients of every weight match central differences (the batch statistics
-// move with the inputs, so this checks the whole rewrite), the running statistics get none, and
-// a batch of one is refused as PyTorch refuses it.
+// move with the inputs, so this checks the whole rewrite), the running statistics get none and
+// take momentum * running + (1 - momentum) * batch statistic (the variance unbiased), and a batch
+// of one, or a running statistic that is also a weight, is refused.
 TEST(Autodiff, BatchNormTrainingStep) {
-  auto build = [](int64_t batch) {
+  auto build = [](int64_t batch, bool meanIsTheConvBias = false) {
     GraphBuilder b("bn");
     Value* x = b.input("x", {DType::F32, {batch, 2, 5, 5}});
     auto p = [&](const std::string& name, Shape s, uint64_t seed, double lo, double hi) {
       return b.param(name, {DType::F32, s}, test::randomTensor({DType::F32, s}, seed, lo, hi));
     };
-    Value* c = b.conv2d(x, p("w", {3, 2, 3, 3}, 1, -0.5, 0.5), p("cb", {3}, 2, -0.1, 0.1), {1, 1}, {1, 1, 1, 1}, 1, "c");
-    Value* n1 = b.op(ops::BatchNorm, {c, p("s1", {3}, 3, 0.5, 1.5), p("b1", {3}, 4, -0.2, 0.2), p("m1", {3}, 5, -0.1, 0.1),
-                                      p("v1", {3}, 6, 0.5, 1.5)},
+    Value* cb = p("cb", {3}, 2, -0.1, 0.1);
+    Value* c = b.conv2d(x, p("w", {3, 2, 3, 3}, 1, -0.5, 0.5), cb, {1, 1}, {1, 1, 1, 1}, 1, "c");
+    Value* n1 = b.op(ops::BatchNorm, {c, p("s1", {3}, 3, 0.5, 1.5), p("b1", {3}, 4, -0.2, 0.2),
+                                      meanIsTheConvBias ? cb : p("m1", {3}, 5, -0.1, 0.1), p("v1", {3}, 6, 0.5, 1.5)},
                      {{"epsilon", 1e-3}, {"momentum", 0.8}}, "n1");
     Value* f = b.op(ops::Flatten, {b.relu(n1, "r1")}, {{"axis", int64_t{1}}}, "f");
     Value* h = b.op(ops::Gemm, {f, p("fw", {4, 75}, 7, -0.2, 0.2), p("fb", {4}, 8, -0.1, 0.1)}, {{"trans_b", int64_t{1}}}, "h");
@@ -273,10 +275,18 @@ TEST(Autodiff, BatchNormTrainingStep) {
   auto refused = runPipeline(**one, {"add-loss"}, {}, {});
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message().find("more than one value per channel"), std::string::npos) << refused.error().message();
+  auto tied = build(3, true);
+  ASSERT_TRUE(tied) << tied.error().message();
+  auto refusedTied = runPipeline(**tied, {"add-loss"}, {}, {});
+  ASSERT_FALSE(refusedTied);
+  EXPECT_NE(refusedTied.error().message().find("its running mean %cb is also read by"), std::string::npos)
+      << refusedTied.error().message();
 
   auto built = build(3);
   ASSERT_TRUE(built) << built.error().message();
   Graph& g = **built;
+  Tensor x0 = test::randomTensor(g.inputs()[0]->type(), 21);
+  Tensor labels0 = Tensor::fromDoubles({DType::I64, {3}}, std::vector<double>{2, 0, 1});
   auto r = runPipeline(g, {"add-loss", "autodiff"}, {}, {});
   ASSERT_TRUE(r) << r.error().message();
   for (const char* n : {"n1", "n2"})
@@ -300,8 +310,54 @@ TEST(Autodiff, BatchNormTrainingStep) {
   EXPECT_EQ(wrt.size(), 9u);
   Error bad = verifyGraph(g);
   ASSERT_FALSE(bad) << bad.message();
-  std::vector<Tensor> values{widen(test::randomTensor(g.inputs()[0]->type(), 21)),
-                             Tensor::fromDoubles({DType::I64, {3}}, std::vector<double>{2, 0, 1})};
+  {
+    // The batch norms' inputs in the training step (the second one's depends on the first's batch
+    // statistics), then per channel their mean and biased variance over every axis but 1.
+    std::vector<Tensor> acts;
+    {
+      auto step = g.clone();
+      step->setOutputs({step->findValue("c"), step->findValue("h")});
+      auto r = runReference(*step, {x0, labels0});
+      ASSERT_TRUE(r) << r.error().message();
+      acts = std::move(*r);
+    }
+    auto stats = [](const Tensor& t, int64_t ch) {
+      const Shape& s = t.shape();
+      int64_t inner = 1;
+      for (size_t d = 2; d < s.size(); ++d)
+        inner *= s[d];
+      double sum = 0, sq = 0;
+      int64_t n = 0;
+      for (int64_t i = 0; i < s[0]; ++i)
+        for (int64_t k = 0; k < inner; ++k) {
+          double v = t.get((i * s[1] + ch) * inner + k);
+          sum += v;
+          sq += v * v;
+          ++n;
+        }
+      double mean = sum / static_cast<double>(n);
+      return std::tuple{mean, sq / static_cast<double>(n) - mean * mean, n};
+    };
+    std::vector<Tensor> updates;
+    ReferenceOptions ro;
+    ro.updates = &updates;
+    auto r = runReference(g, {x0, labels0}, ro);
+    ASSERT_TRUE(r) << r.error().message();
+    for (size_t u = 0; u < g.updates().size(); ++u) {
+      const std::string& name = g.updates()[u].first->name();
+      bool first = name[1] == '1'; // m1/v1: momentum 0.8 over c; m2/v2: 0.9 (the default) over h
+      double momentum = first ? 0.8 : 0.9;
+      const Tensor& act = acts[first ? 0 : 1];
+      const Tensor& before = *g.weights().find(name);
+      for (int64_t ch = 0; ch < before.numel(); ++ch) {
+        auto [mean, var, n] = stats(act, ch);
+        double batch = name[0] == 'm' ? mean : var * static_cast<double>(n) / static_cast<double>(n - 1);
+        double want = momentum * before.get(ch) + (1 - momentum) * batch;
+        EXPECT_NEAR(updates[u].get(ch), want, 1e-5 * std::max(1.0, std::abs(want))) << name << "[" << ch << "]";
+      }
+    }
+  }
+  std::vector<Tensor> values{widen(x0), labels0};
   std::vector<Value*> all{g.inputs()[0], g.inputs()[1]};
   std::vector<Probe> probes;
   for (size_t i = 0; i < wrt.size(); ++i) {

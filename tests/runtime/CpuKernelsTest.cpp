@@ -108,7 +108,8 @@ INSTANTIATE_TEST_SUITE_P(
                     GradCase{{2, 48, 16, 16}, {24, 48, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 1}, // ResNet stride 2, 4 channel blocks
                     GradCase{{3, 14, 9, 8}, {10, 7, 1, 1}, {2, 2}, {0, 0, 0, 0}, {1, 1}, 2},   // 1x1 downsample, groups of 7
                     GradCase{{2, 6, 12, 11}, {4, 3, 3, 2}, {3, 2}, {2, 1, 0, 3}, {2, 2}, 2},  // dilated, stride 3x2
-                    GradCase{{2, 40, 6, 6}, {24, 20, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 2})); // 9 positions: vectors along rows
+                    GradCase{{2, 40, 6, 6}, {24, 20, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 2},  // 9 positions: vectors along rows
+                    GradCase{{2, 64, 16, 16}, {32, 32, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 2})); // 2 groups x 4 channel blocks
 
 TEST(CpuKernels, GemmPathsMatchReference) {
   // dot product up to 32 rows, packed above; trans_a (weight gradients) always packed, K past

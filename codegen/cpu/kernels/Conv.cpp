@@ -75,7 +75,8 @@ Error gradInputColumns(KernelBuilder& kb, const Node& op, const ConvShape& cs, c
   const auto& d = op.attrs().getInts("dilation");
   const int64_t G = cs.G, N = cs.N, C = cs.C, H = cs.H, W = cs.W, M = cs.M, Cg = cs.Cg, KH = cs.KH, KW = cs.KW;
   const int64_t P = cs.OH * cs.OW, T = KH * KW, Mg = cs.Mg(), OW = cs.OW;
-  // Channels per block: the column block stays near 32 KB (L1); a divisor of Cg.
+  // Channels per block: a divisor of Cg keeping the column block near 32 KB (L1) where one
+  // channel's KH*KW*OH*OW allows it (a block of one channel is larger: conv1-like shapes).
   int64_t bc = std::clamp<int64_t>(8192 / std::max<int64_t>(1, T * P), 1, Cg);
   while (Cg % bc)
     --bc;

@@ -29,7 +29,7 @@ Error batchNorm(NodeCtx& c) {
                            "as a batch-norm layer");
   if (*spatial != 1)
     return makeUnsupported("BatchNormalization with spatial=0 is not supported");
-  if (!(*momentum >= 0 && *momentum <= 1))
+  if (c.importer().options().training && !(*momentum >= 0 && *momentum <= 1)) // inference never reads it
     return makeError("momentum {} is outside [0, 1]", *momentum);
   auto ins = c.inputs();
   if (!ins)
