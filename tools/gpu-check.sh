@@ -85,7 +85,7 @@ if ((quick == 0)); then
 fi
 # --autotune: every conv/GEMM kernel's candidate tilings timed on this GPU, the fastest kept.
 bench b128-tf32-tuned alexnet --batch 128 --target cuda --precision tf32 --iters 50 --warmup 10 --autotune --profile
-bench b128-tf32-train-tuned alexnet --batch 128 --train --target cuda --precision tf32 --iters 20 --warmup 3 --autotune
+bench b128-tf32-train-tuned alexnet --batch 128 --train --target cuda --precision tf32 --iters 20 --warmup 3 --autotune --profile
 if ((quick == 0)); then
   bench b128-f32-tuned alexnet --batch 128 --target cuda --precision f32 --iters 50 --warmup 10 --autotune
   bench b1-f32-tuned alexnet --batch 1 --target cuda --precision f32 --iters 200 --warmup 20 --autotune --profile

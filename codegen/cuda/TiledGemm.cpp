@@ -103,15 +103,33 @@ bool valid(const GemmSpec& g, const GemmTiling& c, const CudaTarget& t) {
 } // namespace
 
 GemmTiling ruleTiling(const GemmSpec& g, const CudaTarget& t) {
+  // What autotune found on the H200 (2026-11-28, bench/gpu/2026-11-28-h200), made the rule:
+  // - Split-K when the output tiles cannot fill the GPU but K is long, each split at least 32
+  //   K tiles of 8. A split that adds into the output with atomics (weight gradients) is cheap:
+  //   aim at 4 blocks per SM. A workspace split (an epilogue must see the whole sum: FC layers,
+  //   small-batch convs) pays for its partial tiles: aim at one block per SM.
+  // - 128-wide tiles when they fill the GPU with at least 65 rows, or when split-K can still
+  //   reach the aim with them (fewer, larger tiles read A and B fewer times); else 64-wide.
+  //   (conv2's input gradient has 48 rows per group: 64-wide tiles waste a quarter, not 62%.)
+  // - TF32 with pointer operands: the cp.async pipeline, 3 stages, K tiles of 16 (128x128) or
+  //   32 (smaller tiles); 1.4-2.4x the register pipeline on AlexNet's convs and FC layers.
   GemmTiling c;
-  // 128-wide tiles when there are enough of them to fill the GPU and at least 65 rows to fill a
-  // tile (conv2's input gradient has 48 rows per group: 64-wide tiles waste a quarter, not 62%).
-  c.tileM = c.tileN = tileCount(g, 128, 128) >= t.multiprocessors && g.M > 64 ? 128 : 64;
-  // Split-K: when the output tiles cannot fill the GPU but K is long (a weight gradient sums
-  // over N*OH*OW), S blocks per tile each take a K range of at least 32 steps.
-  const int64_t tiles = tileCount(g, c.tileM, c.tileN), steps = ceilDiv(g.K, c.bk);
-  if (tiles < 2 * t.multiprocessors && steps >= 64)
-    c.split = static_cast<int>(std::clamp<int64_t>(ceilDiv(2 * t.multiprocessors, tiles), 1, steps / 32));
+  const int64_t steps = ceilDiv(g.K, 8), maxSplit = steps >= 64 ? steps / 32 : 1;
+  const bool atomic = !g.atomicStore.empty();
+  const int64_t aim = (atomic ? 4 : 1) * int64_t{t.multiprocessors};
+  const int64_t tiles128 = tileCount(g, 128, 128);
+  const bool wide = g.M > 64 && (tiles128 >= t.multiprocessors || (maxSplit > 1 && tiles128 * maxSplit >= aim));
+  c.tileM = c.tileN = wide ? 128 : 64;
+  const int64_t tiles = tileCount(g, c.tileM, c.tileN);
+  if (maxSplit > 1 && tiles < aim)
+    c.split = static_cast<int>(std::clamp<int64_t>((aim + tiles / 2) / tiles, 1, maxSplit));
+  if (asyncPossible(g, t)) {
+    GemmTiling a = c;
+    a.stages = 3;
+    a.bk = wide ? 16 : 32;
+    if (valid(g, a, t))
+      c = a;
+  }
   return c;
 }
 
@@ -133,7 +151,7 @@ std::vector<GemmTiling> tilingCandidates(const GemmSpec& g, const CudaTarget& t)
       std::vector<int64_t> splits{1};
       if (tiles < 2 * t.multiprocessors && steps >= 64) {
         int64_t base = ceilDiv(2 * t.multiprocessors, tiles);
-        for (int64_t s : {base / 2, base, base * 2})
+        for (int64_t s : {base / 2, base, base * 2, base * 4})
           if (s > 1 && s <= steps / 32)
             splits.push_back(s);
       }

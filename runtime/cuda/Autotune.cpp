@@ -130,6 +130,9 @@ Expected<AutotuneResult> autotune(const Graph& g, const CudaTarget& target, cons
     const CudaKernel& k = ruleProgram->kernels[i];
     const std::vector<KernelTiming>& ms = runs[i];
     size_t best = 0;
+    for (size_t c = 0; c < ms.size(); ++c)
+      res.timings.push_back(fmt::format("{}: {} {:.4f} ms{}", k.name, k.candidates[c].str(), ms[c].ms,
+                                        c == 0 ? " (rule)" : ms[c].difference <= tolerance ? "" : " (rejected)"));
     for (size_t c = 1; c < ms.size(); ++c) {
       if (!(ms[c].difference <= tolerance)) {
         ++res.rejected;

@@ -58,6 +58,8 @@ struct AutotuneResult {
   size_t tunable = 0, stored = 0, timed = 0, candidates = 0;
   size_t rejected = 0;            ///< candidates whose outputs differed from the rule's
   std::vector<std::string> lines; ///< one per tunable kernel: choice, time, the rule's time
+  /// One per candidate timed: "kernel: tiling ms" (the rule's first), for `sinter bench --profile`.
+  std::vector<std::string> timings;
 };
 
 /// Picks a tiling for every tiled-GEMM kernel of `g` (planned): the stored one, else the fastest

@@ -546,6 +546,7 @@ Expected<std::unique_ptr<CudaExecutable>> CudaExecutable::create(std::shared_ptr
       return tuned.error();
     target = tuned->target;
     impl->stats.tuning = tuned->lines;
+    impl->stats.tuningTimes = tuned->timings;
     impl->stats.tuned = tuned->tunable;
     impl->stats.tuneRejected = tuned->rejected;
     impl->stats.tuneSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - kernelStart).count();

@@ -50,6 +50,7 @@ struct CudaCompileStats {
   size_t kernels = 0, cacheHits = 0;
   double tuneSeconds = 0;   ///< autotune's share of `seconds` (timing candidates, or reading stored choices)
   std::vector<std::string> tuning; ///< autotune's choice per tiled-GEMM kernel, and each candidate it rejected
+  std::vector<std::string> tuningTimes; ///< autotune's time of every candidate it timed (AutotuneResult::timings)
   size_t tuned = 0, tuneRejected = 0; ///< tiled-GEMM kernels autotune decided; candidates whose outputs were wrong
   CudaDeviceInfo device;
 };

@@ -64,6 +64,11 @@ Error benchCuda(std::shared_ptr<const Graph> graph, const std::vector<Tensor>& i
     fmt::print("autotune: {:.3f} s; tiled-GEMM kernels:\n", st.tuneSeconds);
     for (const std::string& line : st.tuning)
       fmt::print("  {}\n", line);
+    if (o.profile && !st.tuningTimes.empty()) {
+      fmt::print("autotune: every candidate timed:\n");
+      for (const std::string& line : st.tuningTimes)
+        fmt::print("  {}\n", line);
+    }
   }
   if (auto r = (*exe)->run(inputs); !r)
     return r.error().context(o.model);
@@ -120,7 +125,7 @@ Action addBench(CLI::App& app) {
   cmd->add_option("--warmup", o->warmup, "untimed iterations first")->check(CLI::Range(0, 1000));
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)")->check(CLI::Range(0, 1024));
   cmd->add_flag("--no-cache", o->noCache, "compile without the kernel cache (cold compile time)");
-  cmd->add_flag("--profile", o->profile, "print the time of each kernel");
+  cmd->add_flag("--profile", o->profile, "print the time of each kernel (with --autotune: of every candidate tiling too)");
   cmd->add_flag("--autotune", o->autotune, kAutotuneHelp);
   o->builtin.add(*cmd);
   o->pipeline.add(*cmd, false);
