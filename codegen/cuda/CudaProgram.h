@@ -29,7 +29,10 @@ struct GemmTiling {
   /// pipeline of that many shared buffers with K tiles of `bk` (TF32 only).
   int stages = 0;
   int bk = 8;      ///< K tile
-  std::string str() const; ///< "tile=128x64 split=1 stages=0 bk=8"
+  /// Warps per block (TF32 cp.async only: 4 gives each warp a 64x64 tile of a 128x128 block,
+  /// twice the MMAs per fragment read of 8 warps' 64x32).
+  int warps = 8;
+  std::string str() const; ///< "tile=128x64 split=1 stages=0 bk=8", and " warps=4" when not 8
   static std::optional<GemmTiling> parse(std::string_view text);
   bool operator==(const GemmTiling&) const = default;
 };

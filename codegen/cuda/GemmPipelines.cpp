@@ -49,20 +49,20 @@ int64_t asyncSharedBytes(const GemmSpec& g, const GemmTiling& c) {
 }
 
 std::string mmaStep(const Context& x, const SharedAt& aAt, const SharedAt& bAt, const std::string& kk) {
-  const int BM = x.BM, BN = x.BN;
+  const int MI = x.WM / 16, NJ = x.WN / 8; // m16 and n8 fragments per warp
   std::string m;
-  m += fmt::format("    u32 af[{}][4], bf[{}][2];\n", BM / 32, BN / 32);
-  m += fmt::format("    #pragma unroll\n    for (int i = 0; i < {}; ++i) {{\n", BM / 32);
+  m += fmt::format("    u32 af[{}][4], bf[{}][2];\n", MI, NJ);
+  m += fmt::format("    #pragma unroll\n    for (int i = 0; i < {}; ++i) {{\n", MI);
   m += "      const int r = wm + i * 16 + gid;\n";
   m += fmt::format("      af[i][0] = sinter_tf32({}); af[i][1] = sinter_tf32({});\n", aAt(kk + " + tig", "r"), aAt(kk + " + tig", "r + 8"));
   m += fmt::format("      af[i][2] = sinter_tf32({}); af[i][3] = sinter_tf32({});\n    }}\n", aAt(kk + " + tig + 4", "r"),
                    aAt(kk + " + tig + 4", "r + 8"));
-  m += fmt::format("    #pragma unroll\n    for (int j = 0; j < {}; ++j) {{\n", BN / 32);
+  m += fmt::format("    #pragma unroll\n    for (int j = 0; j < {}; ++j) {{\n", NJ);
   m += "      const int c = wn + j * 8 + gid;\n";
   m += fmt::format("      bf[j][0] = sinter_tf32({}); bf[j][1] = sinter_tf32({});\n    }}\n", bAt(kk + " + tig", "c"),
                    bAt(kk + " + tig + 4", "c"));
   m += fmt::format("    #pragma unroll\n    for (int i = 0; i < {}; ++i)\n      #pragma unroll\n      for (int j = 0; j < {}; ++j)\n",
-                   BM / 32, BN / 32);
+                   MI, NJ);
   m += "        sinter_mma_tf32(acc[i][j], af[i], bf[j]);\n";
   return m;
 }
@@ -139,7 +139,7 @@ unsigned asyncPipeline(Context& x) {
   const GemmSpec& g = x.g;
   const GemmTiling& c = x.c;
   KernelSource& ks = x.ks;
-  const int BM = x.BM, BN = x.BN, BK = x.BK, LA = x.LA, LB = x.LB;
+  const int BM = x.BM, BN = x.BN, BK = x.BK, LA = x.LA, LB = x.LB, T = x.threads;
   const int64_t KT = x.KT;
   std::string& b = ks.body;
   // cp.async ring of c.stages shared buffers. Shared layout per operand: [row][BK + 4] when k is
@@ -171,12 +171,12 @@ unsigned asyncPipeline(Context& x) {
     ks.helper(std::string(kCpAsync16Helper));
   const int BV = BK / 4;
   for (int i = 0; i < (aVec ? LA / 4 : LA); ++i) {
-    std::string mi = aVec        ? fmt::format("tid / {} + {}", BV, i * (kThreads / BV))
-                     : g.aKMajor ? fmt::format("tid / {} + {}", BK, i * (kThreads / BK))
+    std::string mi = aVec        ? fmt::format("tid / {} + {}", BV, i * (T / BV))
+                     : g.aKMajor ? fmt::format("tid / {} + {}", BK, i * (T / BK))
                                  : fmt::format("tid % {}", BM);
     std::string ki = aVec        ? fmt::format("(tid % {}) * 4", BV)
                      : g.aKMajor ? fmt::format("tid % {}", BK)
-                                 : fmt::format("tid / {} + {}", BM, i * (kThreads / BM));
+                                 : fmt::format("tid / {} + {}", BM, i * (T / BM));
     copies += fmt::format("    {{ const int mi = {}, ki = {}; const int m = mBlk + mi; const int k = (int)(k0 + ki);\n", mi, ki);
     copies += fmt::format("      sinter_cp_async{}(&{}, (m < {}ll && k < kEnd) ? ({}) : nullptr); }}\n", aVec ? 16 : 4,
                           aAt("ki", "mi"), g.M, g.aPtr);
@@ -188,17 +188,17 @@ unsigned asyncPipeline(Context& x) {
     if (g.bKMajor) {
       if (bVec)
         copies += fmt::format("    {{ const int ni = tid / {} + {}, ki = (tid % {}) * 4; const int nc = nBlk + ni;\n", BV,
-                              i * (kThreads / BV), BV);
+                              i * (T / BV), BV);
       else
         copies += fmt::format("    {{ const int ni = tid / {} + {}, ki = tid % {}; const int nc = nBlk + ni;\n", BK,
-                              i * (kThreads / BK), BK);
+                              i * (T / BK), BK);
       copies += "      " + slot(g.columnSetup, "c") + "\n";
       copies += "      const int k = (int)(k0 + ki); const int n = nc;\n";
       copies += fmt::format("      sinter_cp_async{}(&{}, (k < kEnd && n < {}ll) ? ({}) : nullptr); }}\n", bVec ? 16 : 4,
                             bAt("ki", "ni"), g.N, slot(bPtr, "c"));
     } else {
       copies += fmt::format("    {{ const int ni = tid % {}, ki = tid / {} + {}; const int k = (int)(k0 + ki); const int n = n0;\n",
-                            BN, BN, i * (kThreads / BN));
+                            BN, BN, i * (T / BN));
       copies += fmt::format("      sinter_cp_async4(&{}, (k < kEnd && n < {}ll) ? ({}) : nullptr); }}\n", bAt("ki", "ni"), g.N,
                             slot(bPtr, 0));
     }

@@ -12,7 +12,7 @@
 
 namespace sinter::cuda::gemm {
 
-constexpr int kThreads = 256;
+constexpr int kThreads = 256; ///< the register pipeline's block (FFMA: 16 x 16 threads)
 
 /// `s` with each `$` replaced by `i` (per-column variables of GemmSpec::columnSetup).
 std::string slot(const std::string& s, const std::string& i);
@@ -30,6 +30,8 @@ struct Context {
   const GemmSpec& g;
   const GemmTiling& c;
   int BM, BN, BK, TM, TN, LA, LB;
+  int WM, WN;  ///< TF32: each warp's tile
+  int threads; ///< per block (32 per warp)
   bool tf32;
   int64_t S, KT;
 };

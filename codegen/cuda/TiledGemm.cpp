@@ -13,7 +13,8 @@
 namespace sinter {
 
 std::string GemmTiling::str() const {
-  return fmt::format("tile={}x{} split={} stages={} bk={}", tileM, tileN, split, stages, bk);
+  return fmt::format("tile={}x{} split={} stages={} bk={}{}", tileM, tileN, split, stages, bk,
+                     warps == 8 ? std::string() : fmt::format(" warps={}", warps));
 }
 
 std::optional<GemmTiling> GemmTiling::parse(std::string_view text) {
@@ -41,12 +42,16 @@ std::optional<GemmTiling> GemmTiling::parse(std::string_view text) {
       seen |= 1;
       continue;
     }
-    int* field = key == "split" ? &t.split : key == "stages" ? &t.stages : key == "bk" ? &t.bk : nullptr;
+    int* field = key == "split"    ? &t.split
+                 : key == "stages" ? &t.stages
+                 : key == "bk"     ? &t.bk
+                 : key == "warps"  ? &t.warps
+                                   : nullptr;
     if (!field || !number(val, field))
       return std::nullopt;
-    seen |= key == "split" ? 2 : key == "stages" ? 4 : 8;
+    seen |= key == "split" ? 2 : key == "stages" ? 4 : key == "bk" ? 8 : 16; // warps is optional (8)
   }
-  if (seen != 15)
+  if ((seen & 15) != 15)
     return std::nullopt;
   return t;
 }
@@ -94,6 +99,8 @@ std::pair<int64_t, int64_t> splitOf(const GemmSpec& g, const GemmTiling& c) {
 bool valid(const GemmSpec& g, const GemmTiling& c, const CudaTarget& t) {
   if ((c.tileM != 64 && c.tileM != 128) || (c.tileN != 64 && c.tileN != 128) || c.split < 1)
     return false;
+  if (c.warps != 8 && (c.warps != 4 || c.stages == 0 || t.precision != CudaPrecision::TF32))
+    return false;
   if (c.stages == 0)
     return c.bk == 8;
   return asyncPossible(g, t) && c.stages >= 2 && c.stages <= 4 && (c.bk == 16 || c.bk == 32) &&
@@ -103,26 +110,33 @@ bool valid(const GemmSpec& g, const GemmTiling& c, const CudaTarget& t) {
 } // namespace
 
 GemmTiling ruleTiling(const GemmSpec& g, const CudaTarget& t) {
-  // What autotune found on the H200 (2026-11-28, bench/gpu/2026-11-28-h200), made the rule:
+  // What autotune found on the H200 (2026-11-28, bench/gpu/2026-11-28-h200/bench-*-tuned.txt),
+  // written as a rule:
   // - Split-K when the output tiles cannot fill the GPU but K is long, each split at least 32
-  //   K tiles of 8. A split that adds into the output with atomics (weight gradients) is cheap:
-  //   aim at 4 blocks per SM. A workspace split (an epilogue must see the whole sum: FC layers,
-  //   small-batch convs) pays for its partial tiles: aim at one block per SM.
-  // - 128-wide tiles when they fill the GPU with at least 65 rows, or when split-K can still
-  //   reach the aim with them (fewer, larger tiles read A and B fewer times); else 64-wide.
-  //   (conv2's input gradient has 48 rows per group: 64-wide tiles waste a quarter, not 62%.)
+  //   K steps of 8. A split that adds into the output with atomics (weight gradients) is cheap:
+  //   aim at 4 blocks per SM (tuned: 520-670 blocks in both precisions). A workspace split (an
+  //   epilogue must see the whole sum: FC layers, small-batch convs) pays for its partial tiles:
+  //   TF32 aims at one block per SM (tuned: 126-128 blocks); f32 keeps twice the SMs with
+  //   64-wide tiles (tuned: the same choice, 1.00x).
+  // - 128-wide tiles when they fill the GPU with at least 65 rows, or (atomic or TF32) when
+  //   split-K can still reach the aim with them: fewer, larger tiles read A and B fewer times.
+  //   Else 64-wide. (conv2's input gradient has 48 rows per group: 64-wide tiles waste a
+  //   quarter, not 62%.)
   // - TF32 with pointer operands: the cp.async pipeline, 3 stages, K tiles of 16 (128x128) or
-  //   32 (smaller tiles); 1.4-2.4x the register pipeline on AlexNet's convs and FC layers.
+  //   32 (64x64); tuned 1.4-2.4x the register pipeline on AlexNet's forward convs and FC layers.
   GemmTiling c;
+  const bool tf32 = t.precision == CudaPrecision::TF32, atomic = !g.atomicStore.empty();
   const int64_t steps = ceilDiv(g.K, 8), maxSplit = steps >= 64 ? steps / 32 : 1;
-  const bool atomic = !g.atomicStore.empty();
-  const int64_t aim = (atomic ? 4 : 1) * int64_t{t.multiprocessors};
+  const int64_t aim = (atomic ? 4 : tf32 ? 1 : 2) * int64_t{t.multiprocessors};
   const int64_t tiles128 = tileCount(g, 128, 128);
-  const bool wide = g.M > 64 && (tiles128 >= t.multiprocessors || (maxSplit > 1 && tiles128 * maxSplit >= aim));
+  const bool wide = g.M > 64 && (tiles128 >= t.multiprocessors ||
+                                 ((atomic || tf32) && maxSplit > 1 && tiles128 * maxSplit >= aim));
   c.tileM = c.tileN = wide ? 128 : 64;
   const int64_t tiles = tileCount(g, c.tileM, c.tileN);
-  if (maxSplit > 1 && tiles < aim)
-    c.split = static_cast<int>(std::clamp<int64_t>((aim + tiles / 2) / tiles, 1, maxSplit));
+  if (maxSplit > 1 && tiles < aim) {
+    const int64_t ways = atomic || tf32 ? (aim + tiles / 2) / tiles : ceilDiv(aim, tiles);
+    c.split = static_cast<int>(std::clamp<int64_t>(ways, 1, maxSplit));
+  }
   if (asyncPossible(g, t)) {
     GemmTiling a = c;
     a.stages = 3;
@@ -142,11 +156,21 @@ std::vector<GemmTiling> tilingCandidates(const GemmSpec& g, const CudaTarget& t)
         (!workspace || splitOf(g, c).first * g.Z * g.M * g.N * 4 <= (int64_t{256} << 20)))
       out.push_back(c);
   };
-  std::vector<std::pair<int, int>> pipelines{{0, 8}};
+  struct Pipeline {
+    int stages, bk, warps;
+  };
+  std::vector<Pipeline> pipelines{{0, 8, 8}};
   if (asyncPossible(g, t))
-    pipelines.insert(pipelines.end(), {{3, 16}, {3, 32}});
+    pipelines.insert(pipelines.end(), {{3, 16, 8}, {3, 32, 8}, {3, 16, 4}, {3, 32, 4}});
   for (auto [tm, tn] : {std::pair{128, 128}, {64, 64}, {64, 128}, {128, 64}})
-    for (auto [stages, bk] : pipelines) {
+    for (auto [stages, bk, warps] : pipelines) {
+      // 4 warps: the 64x64 warp tile of a 128x128 block. An operand copied 4 bytes at a time
+      // along k (a gathered weight transpose, a weight gradient's images) costs 16 or 32 copies
+      // per thread per K tile, each with its own address: with K tiles of 32, or with both
+      // operands so, the kernel spills at the 255-register cap.
+      const int gathered = (g.aKMajor && !g.aVec4) + (g.bKMajor && !g.bVec4);
+      if (warps == 4 && (tm * tn != 128 * 128 || gathered == 2 || (bk == 32 && gathered == 1)))
+        continue;
       const int64_t tiles = tileCount(g, tm, tn), steps = ceilDiv(g.K, 8);
       std::vector<int64_t> splits{1};
       if (tiles < 2 * t.multiprocessors && steps >= 64) {
@@ -156,7 +180,7 @@ std::vector<GemmTiling> tilingCandidates(const GemmSpec& g, const CudaTarget& t)
             splits.push_back(s);
       }
       for (int64_t s : splits)
-        add(GemmTiling{tm, tn, static_cast<int>(s), stages, bk});
+        add(GemmTiling{tm, tn, static_cast<int>(s), stages, bk, warps});
     }
   return out;
 }
@@ -177,8 +201,11 @@ void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what)
   ks.kernel().tiling = c;
   const int BM = c.tileM, BN = c.tileN, BK = c.bk;
   const int TM = BM / 16, TN = BN / 16; // FFMA: 16 x 16 threads
-  const int LA = BM * BK / kThreads, LB = BN * BK / kThreads;
+  const int threads = 32 * c.warps;
+  const int LA = BM * BK / threads, LB = BN * BK / threads;
   const bool tf32 = t.precision == CudaPrecision::TF32;
+  // TF32: the warps as 2 x (warps / 2), each with a WM x WN tile of m16n8 fragments.
+  const int WM = BM / 2, WN = BN / (c.warps / 2);
   const bool async = c.stages > 0;
   // Split-K: S blocks per output tile each take KT steps of K. With an atomic store they add
   // their sums into the zeroed output; otherwise (an epilogue such as bias + ReLU must see the
@@ -194,13 +221,13 @@ void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what)
   b += fmt::format("  const i64 kBase = (i64)(blockIdx.z / {}) * {}, kEnd = kBase + {} < {}ll ? kBase + {} : {}ll;\n", g.Z,
                    KT * BK, KT * BK, g.K, KT * BK, g.K);
   if (tf32) {
-    // 8 warps as 2 x 4; each warp owns a (BM/2) x (BN/4) tile of m16n8 fragments.
+    // The warps as 2 x (warps / 2); each owns a WM x WN tile of m16n8 fragments.
     b += "  const int warp = tid / 32, lane = tid % 32, gid = lane / 4, tig = lane % 4;\n";
-    b += fmt::format("  const int wm = (warp / 4) * {}, wn = (warp % 4) * {};\n", BM / 2, BN / 4);
-    b += fmt::format("  float acc[{}][{}][4];\n", BM / 32, BN / 32);
+    b += fmt::format("  const int wm = (warp / {}) * {}, wn = (warp % {}) * {};\n", c.warps / 2, WM, c.warps / 2, WN);
+    b += fmt::format("  float acc[{}][{}][4];\n", WM / 16, WN / 8);
     b += fmt::format("  #pragma unroll\n  for (int i = 0; i < {}; ++i)\n    #pragma unroll\n    for (int j = 0; j < {}; ++j)\n"
                      "      #pragma unroll\n      for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.f;\n",
-                     BM / 32, BN / 32);
+                     WM / 16, WN / 8);
     ks.helper(std::string(kTf32Helpers));
   } else {
     b += fmt::format("  const int tx = tid % 16, ty = tid / 16;\n  float acc[{}][{}];\n", TM, TN);
@@ -209,22 +236,25 @@ void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what)
                      TM, TN);
   }
   // The main loop, by pipeline (GemmPipelines.cpp).
-  Context x{ks, g, c, BM, BN, BK, TM, TN, LA, LB, tf32, S, KT};
+  Context x{ks, g, c, BM, BN, BK, TM, TN, LA, LB, WM, WN, threads, tf32, S, KT};
   const unsigned sharedBytes = async ? asyncPipeline(x) : registerPipeline(x);
   // Epilogue: each accumulator to its (m, n). `loop(true)` opens the loop over this thread's
   // accumulators with `m`, `n` and `acc_`; `loop(false)` with `m` and `n` only.
+  // Without accumulators (the split-K sum) the outer loop stays rolled: unrolled, the compiler
+  // hoists every partial-tile load of the tile and spills.
   auto loop = [&](bool withAcc) {
     std::string l;
+    const char* outer = withAcc ? "#pragma unroll" : "#pragma unroll 1";
     if (!tf32) {
-      l += fmt::format("  #pragma unroll\n  for (int i = 0; i < {}; ++i)\n    #pragma unroll\n    for (int j = 0; j < {}; ++j) {{\n",
-                       TM, TN);
+      l += fmt::format("  {}\n  for (int i = 0; i < {}; ++i)\n    #pragma unroll\n    for (int j = 0; j < {}; ++j) {{\n",
+                       outer, TM, TN);
       l += fmt::format("      const int m = mBlk + ty * {} + i, n = nBlk + tx * {} + j;\n", TM, TN);
       if (withAcc)
         l += "      const float acc_ = acc[i][j];\n";
     } else {
-      l += fmt::format("  #pragma unroll\n  for (int i = 0; i < {}; ++i)\n    #pragma unroll\n    for (int j = 0; j < {}; ++j)\n"
+      l += fmt::format("  {}\n  for (int i = 0; i < {}; ++i)\n    #pragma unroll\n    for (int j = 0; j < {}; ++j)\n"
                        "      #pragma unroll\n      for (int r = 0; r < 4; ++r) {{\n",
-                       BM / 32, BN / 32);
+                       outer, WM / 16, WN / 8);
       l += "      const int m = mBlk + wm + i * 16 + gid + (r / 2) * 8, n = nBlk + wn + j * 8 + tig * 2 + (r % 2);\n";
       if (withAcc)
         l += "      const float acc_ = acc[i][j][r];\n";
@@ -254,8 +284,9 @@ void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what)
   }
   unsigned gx = static_cast<unsigned>(ceilDiv(g.N, BN)), gy = static_cast<unsigned>(ceilDiv(g.M, BM));
   std::string rule = fmt::format(
-      "{}: tiled GEMM M={} N={} K={} x{}: tile {}x{}x{} ({}), 256 threads, {}, {}; grid {}x{}x{} ({} tiles vs {} SMs){}", what, g.M,
-      g.N, g.K, g.Z, BM, BN, BK, source, tf32 ? "mma.sync m16n8k8 TF32 per warp" : fmt::format("{}x{} FFMA per thread", TM, TN),
+      "{}: tiled GEMM M={} N={} K={} x{}: tile {}x{}x{} ({}), {} threads, {}, {}; grid {}x{}x{} ({} tiles vs {} SMs){}", what, g.M,
+      g.N, g.K, g.Z, BM, BN, BK, source, threads,
+      tf32 ? fmt::format("mma.sync m16n8k8 TF32, {}x{} per warp", WM, WN) : fmt::format("{}x{} FFMA per thread", TM, TN),
       async ? fmt::format("cp.async {} stages, {} KiB shared", c.stages, sharedBytes / 1024) : "register double buffer", gx, gy,
       g.Z * S, tileCount(g, BM, BN), t.multiprocessors,
       atomicSplit      ? fmt::format("; split-K {} ways of {} (atomic adds into the zeroed output)", S, KT * BK)
@@ -268,15 +299,16 @@ void emitTiledGemm(KernelSource& ks, const GemmSpec& g, const std::string& what)
   // cp.async tiles: 128x128, and the others with K tiles of 32, get every register they ask for
   // (one block per SM: under 128 registers their copy addresses spill), 64x64 a cap of 85
   // (ptxas otherwise aims at 64 and spills), the rest 128.
+  // 4 warps (128 threads, 128 accumulators each) ask for two blocks: a cap of 255 registers.
   if (async)
-    ks.minBlocksPerSM = BM * BN == 64 * 64 ? 3 : BM * BN == 128 * 128 || BK == 32 ? 1 : 2;
+    ks.minBlocksPerSM = c.warps == 4 ? 2 : BM * BN == 64 * 64 ? 3 : BM * BN == 128 * 128 || BK == 32 ? 1 : 2;
   if (atomicSplit)
     ks.kernel().zeroBuffers.push_back(g.atomicBuffer);
   if (workspaceSplit) {
     ks.kernel().workspaceBytes = S * g.Z * g.M * g.N * 4;
     ks.kernel().counters = static_cast<int64_t>(gx) * gy * g.Z;
   }
-  ks.finish({gx, gy, static_cast<unsigned>(g.Z * S)}, kThreads, sharedBytes, rule);
+  ks.finish({gx, gy, static_cast<unsigned>(g.Z * S)}, static_cast<unsigned>(threads), sharedBytes, rule);
 }
 
 } // namespace sinter::cuda

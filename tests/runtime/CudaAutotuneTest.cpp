@@ -209,6 +209,12 @@ TEST(CudaAutotune, TilingAndRecordTextRoundTrip) {
   EXPECT_FALSE(GemmTiling::parse("tile=64 split=3 stages=3 bk=8"));
   EXPECT_FALSE(GemmTiling::parse("tile=64x64 split=x stages=3 bk=8"));
   EXPECT_FALSE(GemmTiling::parse("tile=64x64 split=3 stages=3 bk=8 colour=2"));
+  // warps: printed and required only when not the default 8 (records stored before it parse).
+  GemmTiling w{128, 128, 1, 3, 16, 4};
+  EXPECT_EQ(w.str(), "tile=128x128 split=1 stages=3 bk=16 warps=4");
+  EXPECT_EQ(GemmTiling::parse(w.str()), w);
+  EXPECT_EQ(GemmTiling::parse("tile=128x128 split=1 stages=3 bk=16")->warps, 8);
+  EXPECT_FALSE(GemmTiling::parse("tile=128x128 split=1 stages=3 warps=4"));
   TuneRecord r{t, 0.25, 0.5};
   auto back = TuneRecord::parse(r.str());
   ASSERT_TRUE(back);

@@ -239,12 +239,15 @@ TEST(CudaKernels, EveryTilingCandidateMatchesReference) {
         kinds.insert(fmt::format("tile{}x{}", c.tileM, c.tileN));
         if (c.split > 1)
           kinds.insert("split");
+        if (c.warps == 4)
+          kinds.insert("warps4");
       }
     }
     EXPECT_EQ(tiled, 5u);
     for (const char* kind : {"tile64x64", "tile128x128", "tile64x128", "tile128x64", "split"})
       EXPECT_TRUE(kinds.count(kind)) << kind << " missing from " << fmt::format("{}", fmt::join(kinds, " "));
     EXPECT_EQ(kinds.count("async"), p == CudaPrecision::TF32 ? 1u : 0u);
+    EXPECT_EQ(kinds.count("warps4"), p == CudaPrecision::TF32 ? 1u : 0u); // 64x64 warp tiles
     test::Tolerance tol = p == CudaPrecision::TF32 ? test::Tolerance{2e-2, 3e-3} : test::Tolerance{1e-5, 1e-4};
     for (size_t r = 0; r < rounds; ++r) {
       CudaTarget t = base;

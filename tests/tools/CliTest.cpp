@@ -179,6 +179,33 @@ TEST_F(Cli, CompileForCudaFillsTheCacheThatCacheCommandsManage) {
   EXPECT_EQ(sinter("cache frobnicate").code, 2);
 }
 
+// --tiling overrides the tile rule for one kernel (the report says "chosen"), --emit-cuda writes
+// the sources; a malformed tiling or an unknown kernel is a usage error.
+TEST_F(Cli, CompileForCudaTakesATilingAndWritesTheSources) {
+  if (!nvrtcAvailable())
+    GTEST_SKIP() << "this build has no CUDA toolkit (NVRTC)";
+  const std::string base = "compile alexnet-narrow --target cuda --arch sm_90 --precision tf32 ";
+  Result r = sinter(base + "--emit-cuda src --tiling 'sinter_k0_relu1=tile=128x128 split=1 stages=3 bk=16 warps=4'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("sinter_k0_relu1              grid 2x1x1 block 128  conv2d: tiled GEMM M=6 N=225 K=363 x1: tile "
+                       "128x128x16 (chosen), 128 threads, mma.sync m16n8k8 TF32, 64x64 per warp, cp.async 3 stages"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("tile 64x64x32 (rule)"), std::string::npos) << r.out; // the other kernels keep the rule's
+  EXPECT_NE(r.out.find("CUDA C of each kernel: src/KERNEL.cu"), std::string::npos) << r.out;
+  std::string src = slurp(path("src/sinter_k0_relu1.cu"));
+  EXPECT_NE(src.find("__launch_bounds__(128, 2) sinter_k0_relu1("), std::string::npos) << src.substr(0, 2000);
+  EXPECT_NE(src.find("float acc[4][8][4];"), std::string::npos);
+  EXPECT_TRUE(fs::exists(path("src/sinter_k2_relu2.cu")));
+  Result bad = sinter(base + "--tiling 'sinter_k0_relu1=tile=128x128 split=1'");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_EQ(bad.err.rfind("error: --tiling 'sinter_k0_relu1=tile=128x128 split=1' is not KERNEL=TILING", 0), 0u) << bad.err;
+  Result unknown = sinter(base + "--tiling 'sinter_k1_pool=tile=64x64 split=1 stages=0 bk=8'");
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_EQ(unknown.err.rfind("error: --tiling: sinter_k1_pool is not a tiled-GEMM kernel of alexnet-narrow (the report names them)\n", 0), 0u) << unknown.err;
+  EXPECT_EQ(sinter("compile alexnet-narrow --target cpu --emit-cuda src").code, 2);
+}
+
 TEST_F(Cli, BadInputGetsOneErrorLineAndExit1) {
   auto expectError = [&](const std::string& args, const std::string& line) {
     Result r = sinter(args);

@@ -7,8 +7,11 @@
 #include "runtime/cuda/CudaCompile.h"
 #include "runtime/cuda/CudaDevice.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 
 namespace sinter::cli {
 
@@ -24,7 +27,10 @@ std::string human(double v, const char* unit) {
 }
 // Generates CUDA C for every kernel and compiles it with NVRTC (cached); prints the tile rules,
 // the resources each kernel uses, and the timings.
-Error compileForCuda(const Graph& graph, const std::string& model, std::string arch, const std::string& precision) {
+// `tilings`: "KERNEL=TILING" overrides of the tile rule (TILING as GemmTiling::str prints it);
+// `emitDir`: where each kernel's CUDA C goes (KERNEL.cu), when not empty.
+Error compileForCuda(const Graph& graph, const std::string& model, std::string arch, const std::string& precision,
+                     const std::vector<std::string>& tilings, const std::string& emitDir) {
   if (!nvrtcAvailable())
     return makeError("target 'cuda' is not available: this build has no CUDA toolkit (NVRTC)");
   int sm = 90;
@@ -43,10 +49,33 @@ Error compileForCuda(const Graph& graph, const std::string& model, std::string a
   target.precision = precision == "tf32" ? CudaPrecision::TF32 : CudaPrecision::F32;
   if (target.precision == CudaPrecision::TF32 && sm < 80)
     return Error::usage(fmt::format("--precision tf32 needs sm_80 or newer, not sm_{}", sm));
+  for (const std::string& t : tilings) {
+    size_t eq = t.find('=');
+    std::optional<GemmTiling> parsed = eq == std::string::npos ? std::nullopt : GemmTiling::parse(t.substr(eq + 1));
+    if (!parsed)
+      return Error::usage(fmt::format("--tiling '{}' is not KERNEL=TILING, e.g. 'sinter_k4_relu3=tile=128x128 split=1 "
+                                      "stages=3 bk=16' (the form the kernel report prints in brackets)",
+                                      t));
+    target.tilings[t.substr(0, eq)] = *parsed;
+  }
   auto start = std::chrono::steady_clock::now();
   auto prog = emitCudaProgram(graph, target);
   if (!prog)
     return prog.error().context(model);
+  for (const auto& [name, tiling] : target.tilings)
+    if (std::none_of(prog->kernels.begin(), prog->kernels.end(), [&](const CudaKernel& k) { return k.name == name && k.tiling; }))
+      return Error::usage(fmt::format("--tiling: {} is not a tiled-GEMM kernel of {} (the report names them)", name, model));
+  if (!emitDir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(emitDir, ec);
+    for (const CudaKernel& k : prog->kernels) {
+      std::string path = (std::filesystem::path(emitDir) / (k.name + ".cu")).string();
+      std::ofstream f(path, std::ios::binary);
+      f << k.source;
+      if (!f.flush())
+        return makeError("--emit-cuda: cannot write {}", path);
+    }
+  }
   CudaCompileOptions copts;
   copts.sm = sm;
   auto bins = compileCudaProgram(*prog, copts);
@@ -60,10 +89,15 @@ Error compileForCuda(const Graph& graph, const std::string& model, std::string a
     const CompiledKernel& c = (*bins)[i];
     hits += c.cacheHit;
     fmt::print("  {:<28} grid {}x{}x{} block {}  {}{}\n", k.name, k.grid[0], k.grid[1], k.grid[2], k.block[0], k.rule,
-               k.candidates.size() > 1 ? fmt::format(" [{} tilings for --autotune]", k.candidates.size()) : "");
+               !k.tiling ? std::string()
+               : k.candidates.size() > 1
+                   ? fmt::format(" [tiling '{}'; {} tilings for --autotune]", k.tiling->str(), k.candidates.size())
+                   : fmt::format(" [tiling '{}']", k.tiling->str()));
     fmt::print("  {:<28} {}{}\n", "", resourceReport(c), nvrtcWarnings(c).empty() ? "" : "  WARNINGS: " + nvrtcWarnings(c));
   }
   fmt::print("compiled {} kernels in {:.3f} s ({} from the kernel cache)\n", prog->kernels.size(), secs, hits);
+  if (!emitDir.empty())
+    fmt::print("CUDA C of each kernel: {}/KERNEL.cu\n", emitDir);
   return Error::success();
 }
 
@@ -71,7 +105,8 @@ Error compileForCuda(const Graph& graph, const std::string& model, std::string a
 
 Action addCompile(CLI::App& app) {
   struct Opts {
-    std::string model, target = "auto", arch, precision = "f32";
+    std::string model, target = "auto", arch, precision = "f32", emitDir;
+    std::vector<std::string> tilings;
     BuiltinOptions builtin;
     PipelineFlags pipeline;
   };
@@ -83,6 +118,10 @@ Action addCompile(CLI::App& app) {
   cmd->add_option("--arch", o->arch, "CUDA architecture, e.g. sm_90 (default: the live GPU's, else sm_90)");
   cmd->add_option("--precision", o->precision, "f32 (exact, FFMA) or tf32 (tensor cores) for conv and gemm")
       ->check(CLI::IsMember({"f32", "tf32"}));
+  cmd->add_option("--emit-cuda", o->emitDir, "cuda: write each kernel's CUDA C source to DIR/KERNEL.cu");
+  cmd->add_option("--tiling", o->tilings,
+                  "cuda: KERNEL=TILING instead of the tile rule's choice for that conv/GEMM kernel, e.g. "
+                  "'sinter_k4_relu3=tile=128x128 split=1 stages=3 bk=16 warps=4' (repeatable)");
   o->builtin.add(*cmd);
   o->pipeline.add(*cmd, /*withPipelineFlag=*/false);
   return [o, cmd]() -> Error {
@@ -94,8 +133,10 @@ Action addCompile(CLI::App& app) {
       return g.error();
     SINTER_CHECK(o->pipeline.run(**g, [](const std::string& s) { fmt::print("{}", s); }));
     const Graph& graph = **g;
+    if (o->target != "cuda" && (!o->emitDir.empty() || !o->tilings.empty()))
+      return Error::usage("--emit-cuda and --tiling are for --target cuda");
     if (o->target == "cuda")
-      return compileForCuda(graph, o->model, o->arch, o->precision);
+      return compileForCuda(graph, o->model, o->arch, o->precision, o->tilings, o->emitDir);
     fmt::print("kernels of {} ({} nodes after the pipeline):\n", o->model, graph.numNodes());
     fmt::print("  {:>3}  {:<28} {:<34} {:<22} {:>12} {:>12}\n", "#", "result", "ops", "shape", "FLOPs", "bytes");
     int k = 0;

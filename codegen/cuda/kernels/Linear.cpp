@@ -67,7 +67,12 @@ Error gemm(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue
   std::string biasTerm = [&]() -> std::string {
     if (op.numInputs() < 3)
       return "";
-    std::string c = ks.load(bind.in[2], KernelSource::broadcastIndex("o", {M, N}, op.input(2)->type().shape), "float");
+    // Indexed by the tiled GEMM's m and n (a [N] bias: n), not by dividing the flat index:
+    // a 64-bit modulo per accumulator made a 64x64 warp tile's epilogue spill.
+    const Shape& cs = op.input(2)->type().shape;
+    const int64_t cm = cs.size() == 2 ? cs[0] : 1, cn = cs.empty() ? 1 : cs.back();
+    std::string at = cm != 1 && cn != 1 ? fmt::format("(i64)m * {} + n", N) : cm != 1 ? "m" : cn != 1 ? "n" : "0";
+    std::string c = ks.load(bind.in[2], at, "float");
     return " + " + (beta == 1.0 ? c : fmt::format("{} * {}", literal(beta, "float"), c));
   }();
   if (f32) {
