@@ -203,6 +203,13 @@ TEST_F(Cli, CompileForCudaTakesATilingAndWritesTheSources) {
   Result unknown = sinter(base + "--tiling 'sinter_k1_pool=tile=64x64 split=1 stages=0 bk=8'");
   EXPECT_EQ(unknown.code, 2);
   EXPECT_EQ(unknown.err.rfind("error: --tiling: sinter_k1_pool is not a tiled-GEMM kernel of alexnet-narrow (the report names them)\n", 0), 0u) << unknown.err;
+  Result misfit = sinter("compile alexnet-narrow --target cuda --arch sm_90 --precision f32 "
+                         "--tiling 'sinter_k0_relu1=tile=128x128 split=1 stages=3 bk=16 warps=4'");
+  EXPECT_EQ(misfit.code, 2); // f32 has no cp.async pipeline
+  EXPECT_EQ(misfit.err.rfind("error: --tiling: 'tile=128x128 split=1 stages=3 bk=16 warps=4' does not fit sinter_k0_relu1 "
+                             "(conv2d: tiled GEMM M=6 N=225 K=363); autotune's candidates for it: 'tile=64x64 split=1 stages=0 bk=8'", 0),
+            0u)
+      << misfit.err;
   EXPECT_EQ(sinter("compile alexnet-narrow --target cpu --emit-cuda src").code, 2);
 }
 

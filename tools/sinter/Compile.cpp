@@ -62,9 +62,18 @@ Error compileForCuda(const Graph& graph, const std::string& model, std::string a
   auto prog = emitCudaProgram(graph, target);
   if (!prog)
     return prog.error().context(model);
-  for (const auto& [name, tiling] : target.tilings)
-    if (std::none_of(prog->kernels.begin(), prog->kernels.end(), [&](const CudaKernel& k) { return k.name == name && k.tiling; }))
+  for (const auto& [name, tiling] : target.tilings) {
+    auto k = std::find_if(prog->kernels.begin(), prog->kernels.end(), [&](const CudaKernel& k) { return k.name == name && k.tiling; });
+    if (k == prog->kernels.end())
       return Error::usage(fmt::format("--tiling: {} is not a tiled-GEMM kernel of {} (the report names them)", name, model));
+    if (*k->tiling != tiling) {
+      std::vector<std::string> fits;
+      for (const GemmTiling& c : k->candidates)
+        fits.push_back(c.str());
+      return Error::usage(fmt::format("--tiling: '{}' does not fit {} ({}); autotune's candidates for it: '{}'", tiling.str(), name,
+                                      k->rule.substr(0, k->rule.find(" x")), fmt::join(fits, "', '")));
+    }
+  }
   if (!emitDir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(emitDir, ec);
