@@ -2,7 +2,8 @@
 // validity), and the kernel around the main loop: the prologue (thread ids, the block's K range,
 // zeroed accumulators: FFMA's TM x TN per thread, or TF32's m16n8 fragments per warp), the
 // pipeline's main loop (GemmPipelines.cpp), and the epilogue (stores, split-K through atomics or
-// a workspace), the rule text and the launch shape. 256 threads; tiles of 128 or 64 each way.
+// a workspace), the rule text and the launch shape. 256 threads (TF32 cp.async 128x128: 128 or
+// 256); tiles of 128 or 64 each way.
 #include "codegen/cuda/TiledGemm.h"
 
 #include "codegen/cuda/GemmPipelines.h"
@@ -99,8 +100,19 @@ std::pair<int64_t, int64_t> splitOf(const GemmSpec& g, const GemmTiling& c) {
 bool valid(const GemmSpec& g, const GemmTiling& c, const CudaTarget& t) {
   if ((c.tileM != 64 && c.tileM != 128) || (c.tileN != 64 && c.tileN != 128) || c.split < 1)
     return false;
-  if (c.warps != 8 && (c.warps != 4 || c.stages == 0 || t.precision != CudaPrecision::TF32))
+  // Workspace splits of a big output would need gigabytes: at most 256 MB of partial tiles.
+  if (c.split > 1 && g.atomicStore.empty() && splitOf(g, c).first * g.Z * g.M * g.N * 4 > (int64_t{256} << 20))
     return false;
+  // 4 warps: the 64x64 warp tile of a 128x128 block (TF32, cp.async). An operand copied 4 bytes
+  // at a time along k (a gathered weight transpose, a weight gradient's images) costs 16 or 32
+  // copies per thread per K tile, each with its own address: with K tiles of 32, or with both
+  // operands so, the kernel spills at the 255-register cap.
+  if (c.warps != 8) {
+    const int gathered = (g.aKMajor && !g.aVec4) + (g.bKMajor && !g.bVec4);
+    if (c.warps != 4 || c.stages == 0 || t.precision != CudaPrecision::TF32 || c.tileM != 128 || c.tileN != 128 ||
+        gathered == 2 || (c.bk == 32 && gathered == 1))
+      return false;
+  }
   if (c.stages == 0)
     return c.bk == 8;
   return asyncPossible(g, t) && c.stages >= 2 && c.stages <= 4 && (c.bk == 16 || c.bk == 32) &&
@@ -150,10 +162,7 @@ GemmTiling ruleTiling(const GemmSpec& g, const CudaTarget& t) {
 std::vector<GemmTiling> tilingCandidates(const GemmSpec& g, const CudaTarget& t) {
   std::vector<GemmTiling> out{ruleTiling(g, t)};
   auto add = [&](const GemmTiling& c) {
-    // Workspace splits of a big output would need gigabytes: at most 256 MB of partial tiles.
-    bool workspace = c.split > 1 && g.atomicStore.empty();
-    if (valid(g, c, t) && std::find(out.begin(), out.end(), c) == out.end() &&
-        (!workspace || splitOf(g, c).first * g.Z * g.M * g.N * 4 <= (int64_t{256} << 20)))
+    if (valid(g, c, t) && std::find(out.begin(), out.end(), c) == out.end())
       out.push_back(c);
   };
   struct Pipeline {
@@ -164,13 +173,6 @@ std::vector<GemmTiling> tilingCandidates(const GemmSpec& g, const CudaTarget& t)
     pipelines.insert(pipelines.end(), {{3, 16, 8}, {3, 32, 8}, {3, 16, 4}, {3, 32, 4}});
   for (auto [tm, tn] : {std::pair{128, 128}, {64, 64}, {64, 128}, {128, 64}})
     for (auto [stages, bk, warps] : pipelines) {
-      // 4 warps: the 64x64 warp tile of a 128x128 block. An operand copied 4 bytes at a time
-      // along k (a gathered weight transpose, a weight gradient's images) costs 16 or 32 copies
-      // per thread per K tile, each with its own address: with K tiles of 32, or with both
-      // operands so, the kernel spills at the 255-register cap.
-      const int gathered = (g.aKMajor && !g.aVec4) + (g.bKMajor && !g.bVec4);
-      if (warps == 4 && (tm * tn != 128 * 128 || gathered == 2 || (bk == 32 && gathered == 1)))
-        continue;
       const int64_t tiles = tileCount(g, tm, tn), steps = ceilDiv(g.K, 8);
       std::vector<int64_t> splits{1};
       if (tiles < 2 * t.multiprocessors && steps >= 64) {

@@ -16,11 +16,8 @@ namespace {
 
 TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
 
-// Optimises (default pipeline) and runs `g` on the CPU and the reference; compares.
-void expectCpuMatchesReference(std::unique_ptr<Graph> g, uint64_t seed = 1, test::Tolerance tol = {1e-5, 1e-4}) {
-  std::vector<Tensor> in;
-  for (const Value* v : g->inputs())
-    in.push_back(test::randomTensor(v->type(), seed++));
+// Optimises (default pipeline) and runs `g` on the CPU and the reference with inputs `in`; compares.
+void expectCpuMatchesReferenceOn(std::unique_ptr<Graph> g, const std::vector<Tensor>& in, test::Tolerance tol) {
   auto want = runReference(*g, in);
   ASSERT_TRUE(want) << want.error().message();
   PassContext ctx;
@@ -32,6 +29,14 @@ void expectCpuMatchesReference(std::unique_ptr<Graph> g, uint64_t seed = 1, test
   ASSERT_TRUE(got) << got.error().message();
   for (size_t i = 0; i < got->size(); ++i)
     EXPECT_ALL_CLOSE((*got)[i], (*want)[i], tol);
+}
+
+// The same with random inputs.
+void expectCpuMatchesReference(std::unique_ptr<Graph> g, uint64_t seed = 1, test::Tolerance tol = {1e-5, 1e-4}) {
+  std::vector<Tensor> in;
+  for (const Value* v : g->inputs())
+    in.push_back(test::randomTensor(v->type(), seed++));
+  expectCpuMatchesReferenceOn(std::move(g), in, tol);
 }
 
 struct ConvCase {
@@ -141,6 +146,36 @@ TEST(CpuKernels, LrnMaxPoolFusedMatchesReference) {
   auto g = b.finish({n2});
   ASSERT_TRUE(g) << g.error().message();
   expectCpuMatchesReference(std::move(*g));
+}
+
+// Max-pool gradients go to each window's first maximum (argmaxes first, then the additions):
+// ResNet's padded 3/2 stem pool, AlexNet's unpadded one in ceil mode, a dilated 2x2, a 5x5
+// window (past the 16 taps written out: the looped path); random values and ties (a constant
+// image: every window's first element inside the input).
+TEST(CpuKernels, MaxPoolGradientGoesToTheFirstMaximum) {
+  struct Case {
+    int64_t k, s, p, d, ceil;
+  };
+  for (Case c : {Case{3, 2, 1, 1, 0}, Case{3, 2, 0, 1, 1}, Case{2, 1, 1, 2, 0}, Case{5, 2, 2, 1, 0}})
+    for (int ties = 0; ties < 2; ++ties) {
+      SCOPED_TRACE(fmt::format("kernel {} stride {} pad {} dilation {} ceil {} {}", c.k, c.s, c.p, c.d, c.ceil,
+                               ties ? "ties" : "random"));
+      GraphBuilder b("poolgrad");
+      Attrs a{{"kernel", std::vector<int64_t>{c.k, c.k}}, {"stride", std::vector<int64_t>{c.s, c.s}},
+              {"pad", std::vector<int64_t>{c.p, c.p, c.p, c.p}}, {"dilation", std::vector<int64_t>{c.d, c.d}},
+              {"ceil_mode", c.ceil}};
+      Value* x = b.input("x", f32({2, 3, 9, 9}));
+      Value* y = b.op(ops::MaxPool2d, {x}, a, "y");
+      Value* dy = b.input("dy", y->type());
+      Value* dx = b.op(ops::MaxPool2dGrad, {x, dy}, a, "dx");
+      auto g = b.finish({dx});
+      ASSERT_TRUE(g) << g.error().message();
+      Tensor xv = test::randomTensor(x->type(), 41);
+      if (ties)
+        for (int64_t i = 0; i < xv.numel(); ++i)
+          xv.set(i, 1.0);
+      expectCpuMatchesReferenceOn(std::move(*g), {xv, test::randomTensor(dy->type(), 42)}, {1e-6, 1e-5});
+    }
 }
 
 TEST(CpuKernels, DataDependentErrorsAreReported) {

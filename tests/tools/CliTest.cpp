@@ -211,6 +211,15 @@ TEST_F(Cli, CompileForCudaTakesATilingAndWritesTheSources) {
             0u)
       << misfit.err;
   EXPECT_EQ(sinter("compile alexnet-narrow --target cpu --emit-cuda src").code, 2);
+  // One value per --tiling: a model named after it is still the model; a kernel named twice is refused.
+  Result after = sinter("compile --target cuda --arch sm_90 --tiling 'sinter_k0_relu1=tile=64x64 split=1 stages=0 bk=8' alexnet-narrow");
+  EXPECT_EQ(after.code, 0) << after.err;
+  Result twice = sinter(base + "--tiling 'sinter_k0_relu1=tile=64x64 split=1 stages=0 bk=8' --tiling 'sinter_k0_relu1=tile=64x64 "
+                               "split=1 stages=0 bk=8'");
+  EXPECT_EQ(twice.code, 2);
+  EXPECT_EQ(twice.err.rfind("error: --tiling names sinter_k0_relu1 twice", 0), 0u) << twice.err;
+  // 4 warps only where they fit: 128x128 tiles.
+  EXPECT_EQ(sinter(base + "--tiling 'sinter_k0_relu1=tile=64x64 split=1 stages=3 bk=16 warps=4'").code, 2);
 }
 
 TEST_F(Cli, BadInputGetsOneErrorLineAndExit1) {

@@ -56,7 +56,8 @@ Error compileForCuda(const Graph& graph, const std::string& model, std::string a
       return Error::usage(fmt::format("--tiling '{}' is not KERNEL=TILING, e.g. 'sinter_k4_relu3=tile=128x128 split=1 "
                                       "stages=3 bk=16' (the form the kernel report prints in brackets)",
                                       t));
-    target.tilings[t.substr(0, eq)] = *parsed;
+    if (!target.tilings.emplace(t.substr(0, eq), *parsed).second)
+      return Error::usage(fmt::format("--tiling names {} twice", t.substr(0, eq)));
   }
   auto start = std::chrono::steady_clock::now();
   auto prog = emitCudaProgram(graph, target);
@@ -130,7 +131,8 @@ Action addCompile(CLI::App& app) {
   cmd->add_option("--emit-cuda", o->emitDir, "cuda: write each kernel's CUDA C source to DIR/KERNEL.cu");
   cmd->add_option("--tiling", o->tilings,
                   "cuda: KERNEL=TILING instead of the tile rule's choice for that conv/GEMM kernel, e.g. "
-                  "'sinter_k4_relu3=tile=128x128 split=1 stages=3 bk=16 warps=4' (repeatable)");
+                  "'sinter_k4_relu3=tile=128x128 split=1 stages=3 bk=16 warps=4' (repeatable)")
+      ->allow_extra_args(false); // one value per --tiling: a model name after it stays the model
   o->builtin.add(*cmd);
   o->pipeline.add(*cmd, /*withPipelineFlag=*/false);
   return [o, cmd]() -> Error {
