@@ -12,7 +12,7 @@ const std::array kOps = std::to_array<const OpDef*>({
     &Relu, &Neg, &Abs, &Sqrt, &Exp, &Log, &Sigmoid, &Tanh, &Add, &Sub, &Mul, &Div, &Pow, &Max,
     &Min, &Cast, &Equal, &Where, &Identity, &Dropout,
     // Conv, Pool, Norm
-    &Conv2d, &MaxPool2d, &AvgPool2d, &GlobalAvgPool, &Lrn, &BatchNorm, &Softmax, &LogSoftmax,
+    &Conv2d, &MaxPool2d, &AvgPool2d, &GlobalAvgPool, &Lrn, &BatchNorm, &BatchNormTrain, &Softmax, &LogSoftmax,
     // Linear, Reduce
     &Gemm, &MatMul, &ReduceSum, &ReduceMean, &ReduceMax,
     // Shape
@@ -22,7 +22,7 @@ const std::array kOps = std::to_array<const OpDef*>({
     &SoftmaxCrossEntropy, &NllLoss,
     // Gradients (emitted by the autodiff pass from the rules above)
     &ReluGrad, &AbsGrad, &MaxGrad, &MinGrad, &Conv2dGradInput, &Conv2dGradWeight, &MaxPool2dGrad, &AvgPool2dGrad,
-    &LrnGrad, &SoftmaxCrossEntropyGrad, &NllLossGrad,
+    &LrnGrad, &BatchNormTrainGrad, &SoftmaxCrossEntropyGrad, &NllLossGrad,
     // Optimizers
     &SgdUpdate, &AdamUpdate,
     // Misc

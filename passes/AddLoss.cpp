@@ -5,8 +5,9 @@
 // - dropout reads a new `step` input (i64 scalar), so each training step draws new masks (keyed
 //   by PassContext::dropoutSeed when set);
 // - batch_norm normalises with the batch's statistics (mean and biased variance over every axis
-//   but the channels), spelled out in table ops so autodiff and every backend handle it as is,
-//   and its running mean and variance become graph updates (momentum * running + (1 - momentum)
+//   but the channels): it becomes batch_norm_train, which also returns those statistics (its
+//   gradient is batch_norm_train_grad: two passes over x and dy instead of some fifteen table
+//   ops' worth), and its running mean and variance become graph updates (momentum * running + (1 - momentum)
 //   * batch statistic, the variance unbiased as in PyTorch). Those parameters are then state, not
 //   weights: autodiff and the optimizer leave them alone; each must belong to its batch norm alone.
 // A graph whose output 0 is already a float scalar is taken as its own loss (only the
@@ -23,7 +24,7 @@ namespace {
 Error batchNormForTraining(Graph& g, Node* bn) {
   Value* x = bn->input(0);
   const TensorType& xt = x->type();
-  const int64_t rank = xt.rank(), channels = xt.shape[1];
+  const int64_t channels = xt.shape[1];
   const int64_t count = channels ? xt.numel() / channels : 0;
   if (count < 2)
     return makeError("{}: training needs more than one value per channel for the batch statistics (input {}): use a "
@@ -65,23 +66,19 @@ Error batchNormForTraining(Graph& g, Node* bn) {
     const double one[] = {v};
     return emit(ops::Constant, {}, {{"value", Tensor::fromDoubles({xt.dtype, {}}, one)}});
   };
-  std::vector<int64_t> axes{0}, perChannel(static_cast<size_t>(rank), 1);
-  for (int64_t a = 2; a < rank; ++a)
-    axes.push_back(a);
-  perChannel[1] = channels;
-  Attrs reduce{{"axes", axes}, {"keepdims", int64_t{1}}};
-  Value* mean = emit(ops::ReduceMean, {x}, reduce, base + ".batch_mean");
-  Value* d = emit(ops::Sub, {x, mean});
-  Value* var = emit(ops::ReduceMean, {emit(ops::Mul, {d, d})}, reduce, base + ".batch_var");
-  Value* stdev = emit(ops::Sqrt, {emit(ops::Add, {var, scalar(eps)})});
-  Value* scale = emit(ops::Reshape, {bn->input(1)}, {{"shape", perChannel}});
-  Value* bias = emit(ops::Reshape, {bn->input(2)}, {{"shape", perChannel}});
-  Value* y = emit(ops::Add, {emit(ops::Mul, {d, emit(ops::Div, {scale, stdev})}), bias});
+  // One batch_norm_train: y with this batch's statistics, which it also returns for the updates.
+  auto train = g.addNode(ops::BatchNormTrain, {x, bn->input(1), bn->input(2)}, {{"epsilon", eps}},
+                         {"", g.uniqueName(base + ".batch_mean"), g.uniqueName(base + ".batch_var")}, bn); // y takes bn's name
+  if (!train)
+    return train.error();
+  Value* y = (*train)->output(0);
+  Value* mean = (*train)->output(1);
+  Value* var = (*train)->output(2);
   // Running statistics, updated after each step (the variance unbiased, as PyTorch does).
   const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
   for (auto [i, stat, factor] : {std::tuple{size_t{3}, mean, 1.0}, std::tuple{size_t{4}, var, unbias}}) {
     Value* running = bn->input(i);
-    Value* batch = emit(ops::Reshape, {stat}, {{"shape", std::vector<int64_t>{channels}}});
+    Value* batch = stat;
     Value* next = emit(ops::Add, {emit(ops::Mul, {running, scalar(momentum)}), emit(ops::Mul, {batch, scalar((1 - momentum) * factor)})},
                        {}, running->name() + ".next");
     if (err)

@@ -22,7 +22,7 @@ extern const OpDef Conv2d, Conv2dGradInput, Conv2dGradWeight;
 // Pool (ir/ops/Pool.cpp)
 extern const OpDef MaxPool2d, AvgPool2d, GlobalAvgPool, MaxPool2dGrad, AvgPool2dGrad;
 // Norm (ir/ops/Norm.cpp)
-extern const OpDef Lrn, BatchNorm, Softmax, LogSoftmax, LrnGrad;
+extern const OpDef Lrn, BatchNorm, Softmax, LogSoftmax, LrnGrad, BatchNormTrain, BatchNormTrainGrad;
 // Linear (ir/ops/Linear.cpp)
 extern const OpDef Gemm, MatMul;
 // Reduce (ir/ops/Reduce.cpp)

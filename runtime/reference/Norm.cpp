@@ -48,6 +48,67 @@ Error batchNorm(RefArgs& a) {
   return Error::success();
 }
 
+// Batch statistics per channel (float64, two passes), the normalised output, and the gradients.
+struct ChannelView {
+  int64_t N, C, S;
+  int64_t at(int64_t n, int64_t c, int64_t i) const { return (n * C + c) * S + i; }
+};
+ChannelView channelView(const RefTensor& x) {
+  int64_t N = x.type.shape[0], C = x.type.shape[1];
+  return {N, C, N * C == 0 ? 0 : static_cast<int64_t>(x.data.size()) / (N * C)};
+}
+
+Error batchNormTrain(RefArgs& a) {
+  const RefTensor& x = *a.in[0];
+  const ChannelView v = channelView(x);
+  const double eps = a.attrs.getFloat("epsilon"), M = static_cast<double>(v.N * v.S);
+  for (int64_t c = 0; c < v.C; ++c) {
+    double sum = 0, sq = 0;
+    for (int64_t n = 0; n < v.N; ++n)
+      for (int64_t i = 0; i < v.S; ++i)
+        sum += x.data[v.at(n, c, i)];
+    const double mean = sum / M;
+    for (int64_t n = 0; n < v.N; ++n)
+      for (int64_t i = 0; i < v.S; ++i) {
+        const double d = x.data[v.at(n, c, i)] - mean;
+        sq += d * d;
+      }
+    const double var = sq / M, k = a.in[1]->data[c] / std::sqrt(var + eps), bias = a.in[2]->data[c];
+    for (int64_t n = 0; n < v.N; ++n)
+      for (int64_t i = 0; i < v.S; ++i)
+        a.out[0].data[v.at(n, c, i)] = (x.data[v.at(n, c, i)] - mean) * k + bias;
+    a.out[1].data[c] = mean;
+    a.out[2].data[c] = var;
+  }
+  return Error::success();
+}
+
+Error batchNormTrainGrad(RefArgs& a) {
+  const RefTensor& x = *a.in[0];
+  const auto& dy = a.in[1]->data;
+  const ChannelView v = channelView(x);
+  const double eps = a.attrs.getFloat("epsilon"), M = static_cast<double>(v.N * v.S);
+  for (int64_t c = 0; c < v.C; ++c) {
+    const double mean = a.in[3]->data[c], inv = 1 / std::sqrt(a.in[4]->data[c] + eps);
+    double dbias = 0, dscale = 0;
+    for (int64_t n = 0; n < v.N; ++n)
+      for (int64_t i = 0; i < v.S; ++i) {
+        const int64_t at = v.at(n, c, i);
+        dbias += dy[at];
+        dscale += dy[at] * (x.data[at] - mean) * inv;
+      }
+    const double k = a.in[2]->data[c] * inv;
+    for (int64_t n = 0; n < v.N; ++n)
+      for (int64_t i = 0; i < v.S; ++i) {
+        const int64_t at = v.at(n, c, i);
+        a.out[0].data[at] = k * (dy[at] - dbias / M - (x.data[at] - mean) * inv * dscale / M);
+      }
+    a.out[1].data[c] = dscale;
+    a.out[2].data[c] = dbias;
+  }
+  return Error::success();
+}
+
 // Splits a shape around `axis` into outer x len x inner.
 struct AxisSplit {
   int64_t outer = 1, len = 1, inner = 1;
@@ -217,6 +278,8 @@ constexpr RefKernel kKernels[] = {
     {"softmax_cross_entropy", softmaxCrossEntropy},
     {"nll_loss", nllLoss},
     {"lrn_grad", lrnGrad},
+    {"batch_norm_train", batchNormTrain},
+    {"batch_norm_train_grad", batchNormTrainGrad},
     {"softmax_cross_entropy_grad", softmaxCrossEntropyGrad},
     {"nll_loss_grad", nllLossGrad},
 };

@@ -92,6 +92,106 @@ Error batchNorm(KernelBuilder& kb, const Node& op, const Binding& bind, const Ep
   return Error::success();
 }
 
+// batch_norm_train and its gradient: one work item per channel, which walks its N planes of S
+// values. Sums in double with reassociation allowed, so LLVM vectorises them.
+struct ChannelLoops {
+  KernelBuilder& kb;
+  int64_t N, C, S;
+  // The flat index of (n, c, i).
+  Value* flat(Value* n, Value* c, Value* i) {
+    auto& b = kb.b();
+    return b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.c64(C)), c), kb.c64(S)), i);
+  }
+  // Sums of `terms(flat)` over the channel, in double.
+  std::vector<Value*> sums(Value* c, size_t count, const std::function<std::vector<Value*>(Value*)>& terms) {
+    auto& b = kb.b();
+    std::vector<Value*> zero(count, kb.cf(0, kb.f64()));
+    return kb.loopCarry(kb.c64(0), kb.c64(N), zero, [&](Value* n, const std::vector<Value*>& outer) {
+      return kb.loopCarry(kb.c64(0), kb.c64(S), outer, [&](Value* i, const std::vector<Value*>& acc) {
+        std::vector<Value*> t = terms(flat(n, c, i)), next;
+        for (size_t k = 0; k < count; ++k) {
+          Value* v = b.CreateFAdd(acc[k], t[k]);
+          cast<Instruction>(v)->setHasAllowReassoc(true);
+          next.push_back(v);
+        }
+        return next;
+      }, "i");
+    }, "n");
+  }
+  void each(Value* c, const std::function<void(Value*)>& body) {
+    kb.loop(0, N, [&](Value* n) { kb.loop(0, S, [&](Value* i) { body(flat(n, c, i)); }, "i"); }, "n");
+  }
+};
+
+Error batchNormTrain(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue&) {
+  auto& b = kb.b();
+  const TensorType& x = op.input(0)->type();
+  const int64_t N = x.shape[0], C = x.shape[1], S = x.numel() / std::max<int64_t>(1, N * C);
+  Type* t = computeType(kb.ctx(), x.dtype);
+  Type* d = kb.f64();
+  const double eps = op.attrs().getFloat("epsilon"), M = static_cast<double>(N * S);
+  ChannelLoops ch{kb, N, C, S};
+  kb.kernel().items = C;
+  kb.loop(kb.begin(), kb.end(), [&](Value* c) {
+    auto xd = [&](Value* at) { return kb.load(x.dtype, kb.buffer(bind.in[0]), at, d); };
+    Value* mean = b.CreateFDiv(ch.sums(c, 1, [&](Value* at) { return std::vector<Value*>{xd(at)}; })[0], kb.cf(M, d));
+    Value* var = b.CreateFDiv(ch.sums(c, 1, [&](Value* at) {
+      Value* dev = b.CreateFSub(xd(at), mean);
+      return std::vector<Value*>{b.CreateFMul(dev, dev)};
+    })[0], kb.cf(M, d));
+    auto param = [&](size_t i) { return kb.load(x.dtype, kb.buffer(bind.in[i]), c, d); };
+    Value* k = b.CreateFDiv(param(1), kb.math("sqrt", {b.CreateFAdd(var, kb.cf(eps, d))}));
+    auto narrow = [&](Value* v) { return t == d ? v : b.CreateFPTrunc(v, t); };
+    // (x - mean) * k + bias: no cancellation between x * k and mean * k when |mean| >> std.
+    Value *kt = narrow(k), *meanT = narrow(mean), *biasT = narrow(param(2));
+    ch.each(c, [&](Value* at) {
+      Value* v = b.CreateFAdd(b.CreateFMul(b.CreateFSub(kb.load(x.dtype, kb.buffer(bind.in[0]), at, t), meanT), kt), biasT);
+      kb.store(x.dtype, kb.buffer(kb.result(0)), at, v);
+    });
+    kb.store(x.dtype, kb.buffer(kb.result(1)), c, mean);
+    kb.store(x.dtype, kb.buffer(kb.result(2)), c, var);
+  }, "channel");
+  return Error::success();
+}
+
+Error batchNormTrainGrad(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue&) {
+  auto& b = kb.b();
+  const TensorType& x = op.input(0)->type();
+  const int64_t N = x.shape[0], C = x.shape[1], S = x.numel() / std::max<int64_t>(1, N * C);
+  Type* t = computeType(kb.ctx(), x.dtype);
+  Type* d = kb.f64();
+  const double eps = op.attrs().getFloat("epsilon"), M = static_cast<double>(N * S);
+  ChannelLoops ch{kb, N, C, S};
+  kb.kernel().items = C;
+  kb.loop(kb.begin(), kb.end(), [&](Value* c) {
+    auto param = [&](size_t i) { return kb.load(op.input(i)->type().dtype, kb.buffer(bind.in[i]), c, d); };
+    Value* mean = param(3);
+    Value* inv = b.CreateFDiv(kb.cf(1, d), kb.math("sqrt", {b.CreateFAdd(param(4), kb.cf(eps, d))}));
+    auto s = ch.sums(c, 2, [&](Value* at) {
+      Value* g = kb.load(x.dtype, kb.buffer(bind.in[1]), at, d);
+      Value* dev = b.CreateFSub(kb.load(x.dtype, kb.buffer(bind.in[0]), at, d), mean);
+      return std::vector<Value*>{g, b.CreateFMul(g, dev)};
+    });
+    Value* dbias = s[0];
+    Value* dscale = b.CreateFMul(s[1], inv);
+    // dx = k * dy + a * (x - mean) + c0 with k = scale * inv, a = -k * inv * dscale / M,
+    // c0 = -k * dbias / M.
+    Value* k = b.CreateFMul(param(2), inv);
+    Value* a = b.CreateFNeg(b.CreateFDiv(b.CreateFMul(b.CreateFMul(k, inv), dscale), kb.cf(M, d)));
+    Value* c0 = b.CreateFNeg(b.CreateFDiv(b.CreateFMul(k, dbias), kb.cf(M, d)));
+    auto narrow = [&](Value* v) { return t == d ? v : b.CreateFPTrunc(v, t); };
+    Value *kt = narrow(k), *aT = narrow(a), *ct = narrow(c0), *meanT = narrow(mean);
+    ch.each(c, [&](Value* at) {
+      Value* g = kb.load(x.dtype, kb.buffer(bind.in[1]), at, t);
+      Value* dev = b.CreateFSub(kb.load(x.dtype, kb.buffer(bind.in[0]), at, t), meanT);
+      kb.store(x.dtype, kb.buffer(kb.result(0)), at, b.CreateFAdd(b.CreateFAdd(b.CreateFMul(kt, g), b.CreateFMul(aT, dev)), ct));
+    });
+    kb.store(x.dtype, kb.buffer(kb.result(1)), c, dscale);
+    kb.store(x.dtype, kb.buffer(kb.result(2)), c, dbias);
+  }, "channel");
+  return Error::success();
+}
+
 struct AxisSplit {
   int64_t outer = 1, len = 1, inner = 1;
 };
@@ -322,6 +422,8 @@ constexpr CpuEmitter kEmitters[] = {
     {"nll_loss_grad", classLossGrad<false>},
     {"lrn", lrn},
     {"batch_norm", batchNorm},
+    {"batch_norm_train", batchNormTrain},
+    {"batch_norm_train_grad", batchNormTrainGrad},
     {"softmax", softmax<false>},
     {"log_softmax", softmax<true>},
     {"softmax_cross_entropy", classLoss<true>},

@@ -54,6 +54,90 @@ Error lrn(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue&
   return Error::success();
 }
 
+// batch_norm_train and its gradient: one block of 256 threads per channel walks the channel's
+// N*S values (double sums, warp shuffles, then one warp over the 8 warps' partials).
+struct ChannelBlock {
+  int64_t N, C, S;
+  static ChannelBlock of(const Node& op) {
+    const TensorType& x = op.input(0)->type();
+    const int64_t N = x.shape[0], C = x.shape[1];
+    return {N, C, x.numel() / std::max<int64_t>(1, N * C)};
+  }
+  // Opens a loop over this channel's values with `at`, their flat index.
+  std::string loop() const {
+    return fmt::format("  for (i64 j = threadIdx.x; j < {}ll; j += 256) {{\n    const i64 at = (j / {}ll * {}ll + c) * {}ll + j % {}ll;\n",
+                       N * S, S, C, S, S);
+  }
+  // Sums each of `vars` (doubles) over the block; afterwards every thread holds the totals.
+  static std::string sum(const std::vector<std::string>& vars) {
+    std::string r;
+    for (size_t k = 0; k < vars.size(); ++k) {
+      const std::string& v = vars[k];
+      r += fmt::format("  for (int s = 16; s > 0; s /= 2) {0} += __shfl_xor_sync(0xffffffffu, {0}, s);\n", v);
+      r += fmt::format("  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5][{}] = {};\n", k, v);
+    }
+    r += "  __syncthreads();\n  if (threadIdx.x < 32) {\n";
+    for (size_t k = 0; k < vars.size(); ++k) {
+      r += fmt::format("    double p{0} = threadIdx.x < 8 ? part[threadIdx.x][{0}] : 0.0;\n", k);
+      r += fmt::format("    for (int s = 4; s > 0; s /= 2) p{0} += __shfl_xor_sync(0xffffffffu, p{0}, s);\n", k);
+      r += fmt::format("    if (threadIdx.x == 0) total[{0}] = p{0};\n", k);
+    }
+    r += "  }\n  __syncthreads();\n";
+    for (size_t k = 0; k < vars.size(); ++k)
+      r += fmt::format("  {} = total[{}];\n", vars[k], k);
+    r += "  __syncthreads();\n";
+    return r;
+  }
+};
+
+Error batchNormTrain(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue&) {
+  const ChannelBlock cb = ChannelBlock::of(op);
+  const double eps = op.attrs().getFloat("epsilon"), M = static_cast<double>(cb.N * cb.S);
+  std::string t = computeType(op.input(0)->type().dtype);
+  std::string& b = ks.body;
+  b += "  __shared__ double part[8][2], total[2];\n  const i64 c = blockIdx.x;\n";
+  b += "  double sum = 0.0;\n" + cb.loop() + fmt::format("    sum += {};\n  }}\n", ks.load(bind.in[0], "at", "double"));
+  b += ChannelBlock::sum({"sum"});
+  b += fmt::format("  const double mean = sum / {};\n  double sq = 0.0;\n", literal(M, "double"));
+  b += cb.loop() + fmt::format("    const double d = {} - mean;\n    sq += d * d;\n  }}\n", ks.load(bind.in[0], "at", "double"));
+  b += ChannelBlock::sum({"sq"});
+  b += fmt::format("  const double var = sq / {};\n", literal(M, "double"));
+  // (x - mean) * k + bias in the compute type: no cancellation between x * k and mean * k.
+  b += fmt::format("  const {0} k = ({0})({1} / sqrt(var + {2})), meanT = ({0})mean, biasT = {3};\n", t,
+                   ks.load(bind.in[1], "c", "double"), literal(eps, "double"), ks.load(bind.in[2], "c", t));
+  b += cb.loop() + fmt::format("    {}  }}\n", ks.store(ks.result(0), "at", fmt::format("({} - meanT) * k + biasT", ks.load(bind.in[0], "at", t))));
+  b += "  if (threadIdx.x == 0) {\n    " + ks.store(ks.result(1), "c", "mean") + "    " + ks.store(ks.result(2), "c", "var") + "  }\n";
+  ks.finish({static_cast<unsigned>(cb.C), 1, 1}, 256, 0,
+            fmt::format("batch_norm_train: one block of 256 threads per channel ({} values each), double sums", cb.N * cb.S));
+  return Error::success();
+}
+
+Error batchNormTrainGrad(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue&) {
+  const ChannelBlock cb = ChannelBlock::of(op);
+  const double eps = op.attrs().getFloat("epsilon"), M = static_cast<double>(cb.N * cb.S);
+  std::string t = computeType(op.input(0)->type().dtype);
+  std::string& b = ks.body;
+  b += "  __shared__ double part[8][2], total[2];\n  const i64 c = blockIdx.x;\n";
+  b += fmt::format("  const double mean = {}, inv = 1.0 / sqrt({} + {});\n", ks.load(bind.in[3], "c", "double"),
+                   ks.load(bind.in[4], "c", "double"), literal(eps, "double"));
+  b += "  double dbias = 0.0, dxm = 0.0;\n" + cb.loop();
+  b += fmt::format("    const double g = {};\n    dbias += g;\n    dxm += g * ({} - mean);\n  }}\n", ks.load(bind.in[1], "at", "double"),
+                   ks.load(bind.in[0], "at", "double"));
+  b += ChannelBlock::sum({"dbias", "dxm"});
+  // dx = k * dy + a * (x - mean) + c0 with k = scale * inv, a = -k * inv * dscale / M,
+  // c0 = -k * dbias / M.
+  b += fmt::format("  const double dscale = dxm * inv, kd = {} * inv;\n", ks.load(bind.in[2], "c", "double"));
+  b += fmt::format("  const {0} k = ({0})kd, a = ({0})(-kd * inv * dscale / {1}), c0 = ({0})(-kd * dbias / {1}), meanT = ({0})mean;\n",
+                   t, literal(M, "double"));
+  b += cb.loop() + fmt::format("    {}  }}\n", ks.store(ks.result(0), "at",
+                                                      fmt::format("k * {} + a * ({} - meanT) + c0", ks.load(bind.in[1], "at", t),
+                                                                  ks.load(bind.in[0], "at", t))));
+  b += "  if (threadIdx.x == 0) {\n    " + ks.store(ks.result(1), "c", "dscale") + "    " + ks.store(ks.result(2), "c", "dbias") + "  }\n";
+  ks.finish({static_cast<unsigned>(cb.C), 1, 1}, 256, 0,
+            fmt::format("batch_norm_train_grad: one block of 256 threads per channel ({} values each), double sums", cb.N * cb.S));
+  return Error::success();
+}
+
 Error batchNorm(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
   const TensorType& x = op.input(0)->type();
   int64_t C = x.shape[1], S = x.numel() / std::max<int64_t>(1, x.shape[0] * C), n = x.numel();
@@ -235,6 +319,8 @@ template <bool Softmax> Error classLossGrad(KernelSource& ks, const Node& op, co
 
 constexpr CudaEmitter kEmitters[] = {
     {"lrn_grad", lrnGrad},
+    {"batch_norm_train", batchNormTrain},
+    {"batch_norm_train_grad", batchNormTrainGrad},
     {"softmax_cross_entropy_grad", classLossGrad<true>},
     {"nll_loss_grad", classLossGrad<false>},
     {"lrn", lrn},
