@@ -25,6 +25,109 @@ bool directConvApplies(KernelBuilder& kb, const Node& conv, const Binding& bind)
          conv.output()->type().dtype == DType::F32;
 }
 
+namespace {
+
+// Rows narrower than a tile (ResNet's 4x4 and 2x2 layers at 64x64 input: a tile of 8 pixels
+// along a row of 2 computed 6 pixels of nothing): a tile is instead the same output pixel
+// (oh, ow) of kNP images, which share every input offset but the image's. Work item = (block of
+// kNP images, group, channel block, output row).
+Error emitDirectConvAcrossImages(KernelBuilder& kb, const Node& conv, const ConvShape& cs, const Binding& bind,
+                                 const Epilogue& epi, int64_t kMV, int64_t kNP, int64_t MB, int64_t mBlocks) {
+  auto& b = kb.b();
+  const int64_t VF = kb.target().vectorFloats, Mg = cs.M / cs.G, K = cs.Cg * cs.KH * cs.KW;
+  auto* vt = FixedVectorType::get(kb.f32(), static_cast<unsigned>(VF));
+  const int64_t nBlocks = (cs.N + kNP - 1) / kNP;
+  CpuKernel& kernel = kb.kernel();
+  kernel.items = nBlocks * cs.G * mBlocks * cs.OH;
+  kernel.scratchBytes = kNP * MB * 4;
+  bool bias = conv.numInputs() > 2;
+  Value* x = kb.buffer(bind.in[0]);
+  Value* y = kb.buffer(bind.out);
+  Value* wp = kb.persistent();
+  kb.loop(kb.begin(), kb.end(), [&](Value* item) {
+    Value* oh = b.CreateURem(item, kb.c64(cs.OH));
+    Value* rest = b.CreateUDiv(item, kb.c64(cs.OH));
+    Value* mb = b.CreateURem(rest, kb.c64(mBlocks));
+    rest = b.CreateUDiv(rest, kb.c64(mBlocks));
+    Value* g = b.CreateURem(rest, kb.c64(cs.G));
+    Value* n0 = b.CreateMul(b.CreateUDiv(rest, kb.c64(cs.G)), kb.c64(kNP));
+    Value* images = b.CreateBinaryIntrinsic(Intrinsic::smin, kb.c64(kNP), b.CreateSub(kb.c64(cs.N), n0));
+    // Each pixel's image (past the batch: the last image, computed and not stored).
+    std::vector<Value*> xImage(kNP);
+    for (int64_t p = 0; p < kNP; ++p) {
+      Value* n = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateAdd(n0, kb.c64(p)), kb.c64(cs.N - 1));
+      xImage[p] = b.CreateInBoundsGEP(kb.f32(), x, b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.c64(cs.C)),
+                                                                           b.CreateMul(g, kb.c64(cs.Cg))),
+                                                               kb.c64(cs.H * cs.W)));
+    }
+    // Kernel rows whose input row is inside the image: kh in [khLo, khHi).
+    Value* ih0 = b.CreateSub(b.CreateMul(oh, kb.c64(cs.SH)), kb.c64(cs.PT));
+    auto firstAtLeast = [&](Value* bound) {
+      Value* need = b.CreateSub(bound, ih0); // kh*DH >= need
+      Value* kh = b.CreateSDiv(b.CreateAdd(need, kb.c64(cs.DH - 1)), kb.c64(cs.DH));
+      kh = b.CreateSelect(b.CreateICmpSLT(need, kb.c64(0)), kb.c64(0), kh);
+      return b.CreateBinaryIntrinsic(Intrinsic::smin, kh, kb.c64(cs.KH));
+    };
+    Value* khLo = firstAtLeast(kb.c64(0));
+    Value* khHi = firstAtLeast(kb.c64(cs.H));
+    Value* wBlock = b.CreateInBoundsGEP(kb.f32(), wp, b.CreateMul(b.CreateAdd(b.CreateMul(g, kb.c64(mBlocks)), mb),
+                                                                  kb.c64(K * MB)));
+    kb.loop(0, cs.OW, [&](Value* ow) {
+      Value* iw0 = b.CreateSub(b.CreateMul(ow, kb.c64(cs.SW)), kb.c64(cs.PL));
+      std::vector<Value*> init(kMV * kNP, Constant::getNullValue(vt));
+      auto acc = kb.loopCarry(kb.c64(0), kb.c64(cs.KW), init, [&](Value* kw, const std::vector<Value*>& a0) {
+        Value* iw = b.CreateAdd(iw0, b.CreateMul(kw, kb.c64(cs.DW)));
+        Value* inside = b.CreateICmpULT(iw, kb.c64(cs.W)); // the same for every image
+        Value* col = b.CreateSelect(inside, iw, kb.c64(0));
+        return kb.loopCarry(kb.c64(0), kb.c64(cs.Cg), a0, [&](Value* c, const std::vector<Value*>& a1) {
+          Value* wStep = b.CreateMul(b.CreateAdd(b.CreateMul(kw, kb.c64(cs.Cg)), c), kb.c64(cs.KH));
+          Value* planeOff = b.CreateMul(c, kb.c64(cs.H * cs.W));
+          return kb.loopCarry(khLo, khHi, a1, [&](Value* kh, const std::vector<Value*>& a) {
+            Value* ih = b.CreateAdd(ih0, b.CreateMul(kh, kb.c64(cs.DH)));
+            Value* off = b.CreateAdd(planeOff, b.CreateAdd(b.CreateMul(ih, kb.c64(cs.W)), col));
+            Value* wv0 = b.CreateInBoundsGEP(kb.f32(), wBlock, b.CreateMul(b.CreateAdd(wStep, kh), kb.c64(MB)));
+            std::vector<Value*> wv;
+            for (int64_t v = 0; v < kMV; ++v)
+              wv.push_back(b.CreateAlignedLoad(vt, b.CreateInBoundsGEP(kb.f32(), wv0, kb.c64(v * VF)), Align(64)));
+            std::vector<Value*> next(a.size());
+            for (int64_t p = 0; p < kNP; ++p) {
+              Value* xv = b.CreateSelect(inside, b.CreateLoad(kb.f32(), b.CreateInBoundsGEP(kb.f32(), xImage[p], off)),
+                                         kb.cf(0, kb.f32()));
+              Value* splat = b.CreateVectorSplat(static_cast<unsigned>(VF), xv);
+              for (int64_t v = 0; v < kMV; ++v)
+                next[v * kNP + p] = b.CreateIntrinsic(Intrinsic::fma, {vt}, {wv[v], splat, a[v * kNP + p]});
+            }
+            return next;
+          }, "kh");
+        }, "c");
+      }, "kw");
+      for (int64_t v = 0; v < kMV; ++v)
+        for (int64_t p = 0; p < kNP; ++p)
+          b.CreateAlignedStore(acc[v * kNP + p], b.CreateInBoundsGEP(kb.f32(), kb.scratch(), kb.c64(p * MB + v * VF)), Align(64));
+      // Scratch is [image][channel]: store with the bias and the epilogue.
+      Value* chans = b.CreateBinaryIntrinsic(Intrinsic::smin, kb.c64(MB), b.CreateSub(kb.c64(Mg), b.CreateMul(mb, kb.c64(MB))));
+      kb.loop(kb.c64(0), chans, [&](Value* l) {
+        Value* ch = b.CreateAdd(b.CreateMul(g, kb.c64(Mg)), b.CreateAdd(b.CreateMul(mb, kb.c64(MB)), l));
+        Value* bv = bias ? kb.load(conv.input(2)->type().dtype, kb.buffer(bind.in[2]), ch, kb.f32()) : nullptr;
+        Value* pix = b.CreateAdd(b.CreateMul(oh, kb.c64(cs.OW)), ow);
+        kb.loop(kb.c64(0), images, [&](Value* p) {
+          Value* val = b.CreateLoad(kb.f32(), b.CreateInBoundsGEP(kb.f32(), kb.scratch(), b.CreateAdd(b.CreateMul(p, kb.c64(MB)), l)));
+          if (bv)
+            val = b.CreateFAdd(val, bv);
+          Value* flat = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(n0, p), kb.c64(cs.M)), ch), kb.c64(cs.OH * cs.OW)),
+                                    pix);
+          if (!epi.empty())
+            val = epi.apply(kb, val, flat, conv.output()->type().shape);
+          b.CreateStore(val, b.CreateInBoundsGEP(kb.f32(), y, flat));
+        }, "img");
+      }, "ch");
+    }, "ow");
+  }, "item");
+  return Error::success();
+}
+
+} // namespace
+
 Error emitDirectConv(KernelBuilder& kb, const Node& conv, const ConvShape& cs, const Binding& bind,
                      const Epilogue& epi, Module& m, CpuProgram& program, const CpuTarget& target, bool gradInput) {
   const int64_t VF = target.vectorFloats, Mg = cs.M / cs.G;
@@ -76,6 +179,8 @@ Error emitDirectConv(KernelBuilder& kb, const Node& conv, const ConvShape& cs, c
 
   auto& b = kb.b();
   auto* vt = FixedVectorType::get(kb.f32(), static_cast<unsigned>(VF));
+  if (cs.OW < kNP && cs.N > 1)
+    return emitDirectConvAcrossImages(kb, conv, cs, bind, epi, kMV, kNP, MB, mBlocks);
   const int64_t tiles = (cs.OW + kNP - 1) / kNP;
   kernel.items = cs.N * cs.G * mBlocks * cs.OH;
   kernel.scratchBytes = kNP * MB * 4;

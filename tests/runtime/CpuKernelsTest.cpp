@@ -70,7 +70,12 @@ INSTANTIATE_TEST_SUITE_P(
                     ConvCase{{1, 8, 9, 11}, 34, 3, {1, 1}, {1, 1, 1, 1}, 2, true},     // groups, M not /32
                     ConvCase{{1, 4, 7, 20}, 33, 3, {1, 2}, {2, 0, 1, 3}, 1, false},   // asymmetric pads
                     ConvCase{{3, 5, 6, 6}, 7, 1, {1, 1}, {0, 0, 0, 0}, 1, true},       // 1x1
-                    ConvCase{{1, 2, 5, 31}, 48, 5, {1, 1}, {2, 2, 2, 2}, 1, true}));   // rows of 31 pixels
+                    ConvCase{{1, 2, 5, 31}, 48, 5, {1, 1}, {2, 2, 2, 2}, 1, true},     // rows of 31 pixels
+                    // Rows narrower than a tile: tiles across images (a partial block of images,
+                    // ResNet's 2x2 and 4x4 layers, groups).
+                    ConvCase{{9, 16, 2, 2}, 64, 3, {1, 1}, {1, 1, 1, 1}, 1, true},
+                    ConvCase{{5, 40, 4, 4}, 48, 3, {1, 1}, {1, 1, 1, 1}, 2, false},
+                    ConvCase{{17, 8, 5, 3}, 12, 3, {2, 1}, {0, 1, 2, 1}, 1, true}));
 
 // The gradient convolutions: the input gradient as a direct convolution of dy with flipped,
 // transposed weights (stride 1) or column blocks scattered back (stride > 1: blocks of input
@@ -114,7 +119,8 @@ INSTANTIATE_TEST_SUITE_P(
                     GradCase{{3, 14, 9, 8}, {10, 7, 1, 1}, {2, 2}, {0, 0, 0, 0}, {1, 1}, 2},   // 1x1 downsample, groups of 7
                     GradCase{{2, 6, 12, 11}, {4, 3, 3, 2}, {3, 2}, {2, 1, 0, 3}, {2, 2}, 2},  // dilated, stride 3x2
                     GradCase{{2, 40, 6, 6}, {24, 20, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 2},  // 9 positions: vectors along rows
-                    GradCase{{2, 64, 16, 16}, {32, 32, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 2})); // 2 groups x 4 channel blocks
+                    GradCase{{2, 64, 16, 16}, {32, 32, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 2}, // 2 groups x 4 channel blocks
+                    GradCase{{11, 32, 2, 2}, {48, 32, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1})); // 2x2: tiles across images
 
 TEST(CpuKernels, GemmPathsMatchReference) {
   // dot product up to 32 rows, packed above; trans_a (weight gradients) always packed, K past
