@@ -63,7 +63,9 @@ Error compileForCuda(const Graph& graph, const std::string& model, std::string a
   auto prog = emitCudaProgram(graph, target);
   if (!prog)
     return prog.error().context(model);
-  for (const auto& [name, tiling] : target.tilings) {
+  for (const auto& entry : target.tilings) {
+    const std::string& name = entry.first; // (not a structured binding: clang 14 cannot capture one)
+    const GemmTiling& tiling = entry.second;
     auto k = std::find_if(prog->kernels.begin(), prog->kernels.end(), [&](const CudaKernel& k) { return k.name == name && k.tiling; });
     if (k == prog->kernels.end())
       return Error::usage(fmt::format("--tiling: {} is not a tiled-GEMM kernel of {} (the report names them)", name, model));
