@@ -23,6 +23,8 @@ const std::array kOps = std::to_array<const OpDef*>({
     // Gradients (emitted by the autodiff pass from the rules above)
     &ReluGrad, &AbsGrad, &MaxGrad, &MinGrad, &Conv2dGradInput, &Conv2dGradWeight, &MaxPool2dGrad, &AvgPool2dGrad,
     &LrnGrad, &BatchNormTrainGrad, &SoftmaxCrossEntropyGrad, &NllLossGrad,
+    // Winograd convolution (made by the winograd pass)
+    &WinogradFilter, &WinogradInput, &WinogradOutput,
     // Optimizers
     &SgdUpdate, &AdamUpdate,
     // Misc

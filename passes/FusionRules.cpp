@@ -18,10 +18,12 @@ bool isEpilogue(const std::vector<const Node*>& chain, const Node& next) {
 // Kernels with a loop nest over their output that an elementwise epilogue can join:
 // convolution and the matrix products (conv+bias+ReLU, gemm+bias+ReLU, ...), and in a training
 // step the input gradient of a convolution and of LRN, which a ReLU's gradient follows
-// (conv2d_grad_input+relu_grad, lrn_grad+relu_grad). Every backend's emitter for these applies
-// the epilogue at its one store per output element.
+// (conv2d_grad_input+relu_grad, lrn_grad+relu_grad), and Winograd's output transform (the
+// convolution's bias+ReLU). Every backend's emitter for these applies the epilogue at its one
+// store per output element.
 bool startsEpilogue(const Node& n) {
-  return (n.is(ops::Conv2d) || n.is(ops::Gemm) || n.is(ops::MatMul) || n.is(ops::Conv2dGradInput) || n.is(ops::LrnGrad)) &&
+  return (n.is(ops::Conv2d) || n.is(ops::Gemm) || n.is(ops::MatMul) || n.is(ops::Conv2dGradInput) || n.is(ops::LrnGrad) ||
+          n.is(ops::WinogradOutput)) &&
          n.outputs().size() == 1;
 }
 

@@ -8,7 +8,8 @@
 #   4. `sinter bench` of inference and training steps (cold and cached compile, step time,
 #      TFLOP/s) and the PyTorch anchor (../shared/anchors/gpu_anchor.py, carried in the bundle)
 #      in the same run;
-#   5. the same benches with --autotune (candidate tilings timed on the GPU, the fastest kept);
+#   5. the same benches with --autotune (candidate tilings timed on the GPU, the fastest kept),
+#      and batch-128 inference with --winograd (conv3-5 as Winograd F(2x2,3x3));
 #   6. a short table last. Logs go to $OUT (or build-gpu/out).
 # Usage: tools/gpu-check.sh [--quick]   (--quick: the tests, batch-128 inference and training
 #        benches in f32 and tf32, and a short anchor; no memcheck, parity or batch 1)
@@ -86,7 +87,11 @@ fi
 # --autotune: every conv/GEMM kernel's candidate tilings timed on this GPU, the fastest kept.
 bench b128-tf32-tuned alexnet --batch 128 --target cuda --precision tf32 --iters 50 --warmup 10 --autotune --profile
 bench b128-tf32-train-tuned alexnet --batch 128 --train --target cuda --precision tf32 --iters 20 --warmup 3 --autotune --profile
+# The winograd pass (opt-in): conv3-5 as Winograd F(2x2,3x3), 16/36 of the multiplies.
+bench b128-f32-winograd alexnet --batch 128 --target cuda --precision f32 --iters 50 --warmup 10 --winograd --profile
+bench b128-tf32-winograd-tuned alexnet --batch 128 --target cuda --precision tf32 --iters 50 --warmup 10 --winograd --autotune --profile
 if ((quick == 0)); then
+  bench b128-f32-winograd-tuned alexnet --batch 128 --target cuda --precision f32 --iters 50 --warmup 10 --winograd --autotune --profile
   bench b128-f32-tuned alexnet --batch 128 --target cuda --precision f32 --iters 50 --warmup 10 --autotune
   bench b1-f32-tuned alexnet --batch 1 --target cuda --precision f32 --iters 200 --warmup 20 --autotune --profile
   bench b1-tf32-tuned alexnet --batch 1 --target cuda --precision tf32 --iters 200 --warmup 20 --autotune
@@ -119,13 +124,15 @@ try:
             anchor[(r["batch"], r["prec"], r["mode"], r["compiled"])] = r["median_ms"]
 except Exception:
     pass
-print(f"{'case':<22}{'sinter ms':>11}{'min ms':>9}{'TFLOP/s':>9}{'% floor':>9}{'cold s':>8}{'cached s':>9}{'kern s':>8}   anchor (same run)")
+print(f"{'case':<26}{'sinter ms':>11}{'min ms':>9}{'TFLOP/s':>9}{'% floor':>9}{'cold s':>8}{'cached s':>9}{'kern s':>8}   anchor (same run)")
 for name, batch, prec, mode in (("b128-f32", 128, "fp32", "infer"), ("b128-tf32", 128, "tf32", "infer"),
                                 ("b128-f32-train", 128, "fp32", "train"), ("b128-tf32-train", 128, "tf32", "train"),
                                 ("b1-f32", 1, "fp32", "infer"), ("b1-tf32", 1, "tf32", "infer"),
                                 ("b128-f32-tuned", 128, "fp32", "infer"), ("b128-tf32-tuned", 128, "tf32", "infer"),
                                 ("b128-tf32-train-tuned", 128, "tf32", "train"), ("b1-f32-tuned", 1, "fp32", "infer"),
-                                ("b1-tf32-tuned", 1, "tf32", "infer")):
+                                ("b1-tf32-tuned", 1, "tf32", "infer"), ("b128-f32-winograd", 128, "fp32", "infer"),
+                                ("b128-f32-winograd-tuned", 128, "fp32", "infer"),
+                                ("b128-tf32-winograd-tuned", 128, "tf32", "infer")):
     step = grab(f"bench-{name}.txt", r"step: median ([\d.]+) ms, min ([\d.]+) ms")
     if not step:
         continue
@@ -135,7 +142,7 @@ for name, batch, prec, mode in (("b128-f32", 128, "fp32", "infer"), ("b128-tf32"
     kern = grab(f"bench-{name}.txt", r"from the cache: ([\d.]+) s")
     eager, compiled = anchor.get((batch, prec, mode, False)), anchor.get((batch, prec, mode, True))
     a = ", ".join(x for x in (f"eager {eager} ms" if eager else "", f"compiled {compiled} ms" if compiled else "") if x)
-    print(f"{name:<22}{step[0]:>11}{step[1]:>9}{tf[0] if tf else '-':>9}{fl[0] if fl else '-':>9}"
+    print(f"{name:<26}{step[0]:>11}{step[1]:>9}{tf[0] if tf else '-':>9}{fl[0] if fl else '-':>9}"
           f"{comp[0] if comp else '-':>8}{comp[1] if comp else '-':>9}{kern[0] if kern else '-':>8}   {a or '-'}")
 # Autotune's output check: a candidate whose outputs differ from the rule's on this GPU is a bug
 # the emulator missed; list them.

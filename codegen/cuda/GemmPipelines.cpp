@@ -166,8 +166,8 @@ unsigned asyncPipeline(Context& x) {
   std::string copies = "    float* const As = smem + st * " + std::to_string(stageFloats) + ";\n";
   copies += fmt::format("    float* const Bs = As + {};\n", aSize);
   // k-major operands with aligned runs of 4 go 16 bytes per copy (BK / 4 copies per row).
-  const bool aVec = g.aKMajor && g.aVec4, bVec = g.bKMajor && g.bVec4;
-  if (aVec || bVec)
+  const bool aVec = g.aKMajor && g.aVec4, bVec = g.bKMajor && g.bVec4, bNVec = !g.bKMajor && g.bNVec4 && g.N % 4 == 0;
+  if (aVec || bVec || bNVec)
     ks.helper(std::string(kCpAsync16Helper));
   const int BV = BK / 4;
   for (int i = 0; i < (aVec ? LA / 4 : LA); ++i) {
@@ -184,8 +184,14 @@ unsigned asyncPipeline(Context& x) {
   const std::string& bPtr = g.bPtrAsync.empty() ? g.bPtr : g.bPtrAsync;
   if (!g.asyncHelper.empty())
     ks.helper(g.asyncHelper);
-  for (int i = 0; i < (bVec ? LB / 4 : LB); ++i) {
-    if (g.bKMajor) {
+  const int NV = BN / 4;
+  for (int i = 0; i < (bVec || bNVec ? LB / 4 : LB); ++i) {
+    if (bNVec) { // runs of 4 columns: NV threads per K row, T / NV rows per pass
+      copies += fmt::format("    {{ const int ni = (tid % {}) * 4, ki = tid / {} + {}; const int k = (int)(k0 + ki); const int n = "
+                            "nBlk + ni;\n",
+                            NV, NV, i * (T / NV));
+      copies += fmt::format("      sinter_cp_async16(&{}, (k < kEnd && n < {}ll) ? ({}) : nullptr); }}\n", bAt("ki", "ni"), g.N, bPtr);
+    } else if (g.bKMajor) {
       if (bVec)
         copies += fmt::format("    {{ const int ni = tid / {} + {}, ki = (tid % {}) * 4; const int nc = nBlk + ni;\n", BV,
                               i * (T / BV), BV);

@@ -200,6 +200,12 @@ void KernelSource::finish(std::array<unsigned, 3> grid, unsigned block, unsigned
   kernel_.rule = std::move(rule);
 }
 
+std::string gridLoop(int64_t n) {
+  return fmt::format("  for (i64 o = (i64)blockIdx.x * blockDim.x + threadIdx.x; o < {}ll; o += (i64)gridDim.x * "
+                     "blockDim.x) {{\n",
+                     n);
+}
+
 unsigned gridFor(int64_t n, unsigned block, const CudaTarget& t) {
   int64_t blocks = (n + block - 1) / block;
   return static_cast<unsigned>(std::clamp<int64_t>(blocks, 1, static_cast<int64_t>(t.multiprocessors) * 32));

@@ -63,6 +63,8 @@ private:
 
 /// Grid size for a grid-stride loop over `n` items with `block` threads.
 unsigned gridFor(int64_t n, unsigned block, const CudaTarget& t);
+/// The opening line of a grid-stride loop over `o` in [0, n) (one thread per item); close with "  }\n".
+std::string gridLoop(int64_t n);
 
 /// Which kernel buffer holds each operand of the op being emitted, and its result's.
 struct Binding {

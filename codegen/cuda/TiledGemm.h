@@ -21,6 +21,10 @@ struct GemmSpec {
   /// k-major operands whose four elements k..k+3 (k a multiple of 4) are contiguous and 16-byte
   /// aligned: the cp.async pipeline copies them 16 bytes at a time.
   bool aVec4 = false, bVec4 = false;
+  /// B not k-major whose four elements n..n+3 (n a multiple of 4) are contiguous and 16-byte
+  /// aligned, with N a multiple of 4, and `bPtr` written in `n` alone (no column variables): the
+  /// cp.async pipeline copies B 16 bytes at a time along n.
+  bool bNVec4 = false;
   /// The cp.async pipeline's B pointer when it differs from `bPtr` (a cheaper form), and the
   /// helper text it needs (e.g. a __constant__ table indexed by k).
   std::string bPtrAsync, asyncHelper;

@@ -18,7 +18,7 @@ extern const OpDef Add, Sub, Mul, Div, Pow, Max, Min;
 extern const OpDef Cast, Equal, Where, Identity, Dropout;
 extern const OpDef ReluGrad, AbsGrad, MaxGrad, MinGrad;
 // Conv (ir/ops/Conv.cpp)
-extern const OpDef Conv2d, Conv2dGradInput, Conv2dGradWeight;
+extern const OpDef Conv2d, Conv2dGradInput, Conv2dGradWeight, WinogradFilter, WinogradInput, WinogradOutput;
 // Pool (ir/ops/Pool.cpp)
 extern const OpDef MaxPool2d, AvgPool2d, GlobalAvgPool, MaxPool2dGrad, AvgPool2dGrad;
 // Norm (ir/ops/Norm.cpp)

@@ -243,7 +243,11 @@ TEST(CudaKernels, EveryTilingCandidateMatchesReference) {
           kinds.insert("warps4");
       }
     }
-    EXPECT_EQ(tiled, 5u);
+    EXPECT_EQ(tiled, 6u);
+    bool nvec = false; // g3's B copied along n, 16 bytes at a time (the TF32 rule is cp.async)
+    for (const CudaKernel& k : rule->kernels)
+      nvec = nvec || k.source.find("sinter_cp_async16(&Bs[(ki)") != std::string::npos;
+    EXPECT_EQ(nvec, p == CudaPrecision::TF32);
     for (const char* kind : {"tile64x64", "tile128x128", "tile64x128", "tile128x64", "split"})
       EXPECT_TRUE(kinds.count(kind)) << kind << " missing from " << fmt::format("{}", fmt::join(kinds, " "));
     EXPECT_EQ(kinds.count("async"), p == CudaPrecision::TF32 ? 1u : 0u);
@@ -321,6 +325,37 @@ TEST(CudaKernels, MaxPoolGradientGoesToTheFirstMaximum) {
     auto original = (*g)->clone();
     SCOPED_TRACE(variant == 0 ? "random" : "constant (ties)");
     expectEmulationMatchesReference(*original, planned(std::move(*g)), in, target(CudaPrecision::F32), {1e-6, 1e-5});
+  }
+}
+
+// Winograd F(2x2, 3x3) (the winograd pass): the transforms and the 1x1 products (32 groups:
+// 16 points x 2 convolution groups) with ReLU in the output transform, against the direct
+// convolution on the reference. 9x7 outputs: the last row and column of tiles overhang.
+TEST(CudaKernels, WinogradConvolutionMatchesReference) {
+  for (CudaPrecision p : {CudaPrecision::F32, CudaPrecision::TF32}) {
+    GraphBuilder b("winograd");
+    Value* x = b.input("x", f32({2, 32, 9, 7}));
+    Value* w = b.param("w", f32({32, 16, 3, 3}), test::randomTensor(f32({32, 16, 3, 3}), 3));
+    Value* bias = b.param("b", f32({32}), test::randomTensor(f32({32}), 4));
+    auto g = b.finish({b.relu(b.conv2d(x, w, bias, {1, 1}, {1, 1, 1, 1}, 2, "y"), "r")});
+    ASSERT_TRUE(g) << g.error().message();
+    auto original = (*g)->clone();
+    PassContext ctx;
+    ctx.evaluate = evaluateNode;
+    std::vector<std::string> passes = defaultPipeline(false);
+    passes.insert(std::find(passes.begin(), passes.end(), "fuse"), "winograd");
+    ASSERT_TRUE(runPipeline(**g, passes, ctx, {}));
+    std::string kinds;
+    for (const auto& n : (*g)->nodes())
+      kinds += std::string(n->is(ops::Fused) ? n->attrs().getString("kind") : std::string(n->op().name)) + " ";
+    EXPECT_EQ(kinds, "winograd_filter winograd_input conv2d winograd_output+relu ");
+    std::vector<Tensor> in{test::randomTensor(f32({2, 32, 9, 7}), 5)};
+    SCOPED_TRACE(p == CudaPrecision::TF32 ? "tf32" : "f32");
+    // TF32 rounds the transformed values (sums of up to 4 inputs, 9 weights) and the output
+    // transform adds 9 products: absolute errors up to about 1e-3 of the outputs' scale (~12
+    // here: 144 products of unit values), so atol 1.5e-2 where the direct kernel needs 5e-3.
+    test::Tolerance tol = p == CudaPrecision::TF32 ? test::Tolerance{1.5e-2, 3e-3} : test::Tolerance{1e-5, 1e-4};
+    expectEmulationMatchesReference(*original, std::shared_ptr<Graph>(std::move(*g)), in, target(p), tol);
   }
 }
 

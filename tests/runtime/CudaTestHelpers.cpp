@@ -112,11 +112,16 @@ TilingCase tilingGraph() {
   Value* at = b.input("at", f32({300, 20}));
   Value* fw2 = b.param("fw2", f32({300, 90}), test::randomTensor(f32({300, 90}), 36, -0.1, 0.1));
   Value* g2 = b.op(ops::Gemm, {at, fw2}, {{"trans_a", int64_t{1}}}, "g2");
-  auto g = b.finish({y1, dx, dw, fc, g2});
+  // Row-major B with 96 columns: TF32 copies it 16 bytes along n (GemmSpec::bNVec4).
+  Value* a3 = b.input("a3", f32({24, 200}));
+  Value* fw3 = b.param("fw3", f32({200, 96}), test::randomTensor(f32({200, 96}), 41, -0.1, 0.1));
+  Value* g3 = b.op(ops::Gemm, {a3, fw3}, {}, "g3");
+  auto g = b.finish({y1, dx, dw, fc, g2, g3});
   EXPECT_TRUE(g) << g.error().message();
   return {std::move(*g),
           {test::randomTensor(f32({2, 6, 14, 14}), 37), test::randomTensor(f32({2, 70, 8, 7}), 38),
-           test::randomTensor(f32({20, 1100}), 39), test::randomTensor(f32({300, 20}), 40)}};
+           test::randomTensor(f32({20, 1100}), 39), test::randomTensor(f32({300, 20}), 40),
+           test::randomTensor(f32({24, 200}), 42)}};
 }
 
 } // namespace sinter::cudatest

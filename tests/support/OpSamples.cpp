@@ -53,6 +53,11 @@ std::vector<Case> cases() {
        {{"stride", std::vector<int64_t>{2, 1}}, {"pad", std::vector<int64_t>{1, 0, 1, 2}}, {"group", int64_t{2}}}},
       {&MaxPool2d, {{f32({1, 2, 5, 5})}},
        {{"kernel", std::vector<int64_t>{3, 3}}, {"stride", std::vector<int64_t>{2, 2}}, {"ceil_mode", int64_t{1}}}},
+      {&WinogradFilter, {{f32({4, 2, 3, 3})}}, {}},
+      // Output 4x5 (pads 1 top, 1 right): 2x3 tiles, the last column of tiles overhanging.
+      {&WinogradInput, {{f32({2, 3, 5, 6})}}, {{"pad", std::vector<int64_t>{1, 0, 0, 1}}}},
+      // 2 images of 2x3 tiles for a 3x5 output: both extents odd.
+      {&WinogradOutput, {{f32({1, 32, 1, 12})}, {f32({2})}}, {{"output_hw", std::vector<int64_t>{3, 5}}}},
       {&AvgPool2d, {{f32({1, 2, 5, 5})}},
        {{"kernel", std::vector<int64_t>{2, 2}}, {"pad", std::vector<int64_t>{1, 1, 0, 0}}}},
       {&GlobalAvgPool, {{f32({2, 3, 2, 2})}}, {}},

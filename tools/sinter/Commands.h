@@ -28,7 +28,7 @@ struct BuiltinOptions {
 struct PipelineFlags {
   std::string passes, printBefore, printAfter, stopAfter;
   bool pipeline = false, printAfterAll = false, printChanged = false, verifyEach = false, timePasses = false,
-       listPasses = false, training = false;
+       listPasses = false, training = false, winograd = false;
   void add(CLI::App& cmd, bool withPipelineFlag);
   /// True when a flag asks for passes (dump runs none otherwise).
   bool requested(const CLI::App& cmd) const;

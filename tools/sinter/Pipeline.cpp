@@ -2,6 +2,8 @@
 #include "tools/sinter/Commands.h"
 
 #include "passes/PassManager.h"
+
+#include <algorithm>
 #include "runtime/reference/Interpreter.h"
 
 namespace sinter::cli {
@@ -21,11 +23,15 @@ void PipelineFlags::add(CLI::App& cmd, bool withPipelineFlag) {
   cmd.add_flag("--time-passes", timePasses, "print how long each pass took")->group(g);
   cmd.add_flag("--list-passes", listPasses, "list the passes and the default pipeline, then exit")->group(g);
   cmd.add_flag("--train", training, "treat the model as a training graph (keeps dropout)")->group(g);
+  cmd.add_flag("--winograd", winograd,
+               "add the winograd pass before fuse: 3x3 stride-1 f32 convolutions with 16+ channels per group as "
+               "Winograd F(2x2,3x3) (fewer multiplies, different rounding; not yet the default)")
+      ->group(g);
 }
 
 bool PipelineFlags::requested(const CLI::App& cmd) const {
   for (const char* f : {"--pipeline", "--passes", "--print-before", "--print-after", "--print-after-all",
-                        "--print-changed", "--verify-each", "--stop-after", "--time-passes", "--train"})
+                        "--print-changed", "--verify-each", "--stop-after", "--time-passes", "--train", "--winograd"})
     if (cmd.get_option_no_throw(f) && cmd.count(f))
       return true;
   return false;
@@ -54,7 +60,15 @@ Error PipelineFlags::run(Graph& g, const std::function<void(const std::string&)>
 }
 
 std::vector<std::string> PipelineFlags::cmdPasses() const {
-  return passes.empty() ? defaultPipeline(training) : splitList(passes);
+  std::vector<std::string> list = passes.empty() ? defaultPipeline(training) : splitList(passes);
+  if (winograd && std::find(list.begin(), list.end(), "winograd") == list.end()) {
+    // Before fuse (so ReLU joins the output transform), else before plan-memory, else last.
+    auto at = std::find(list.begin(), list.end(), "fuse");
+    if (at == list.end())
+      at = std::find(list.begin(), list.end(), "plan-memory");
+    list.insert(at, "winograd");
+  }
+  return list;
 }
 
 Expected<bool> listPassesOrRequireModel(const PipelineFlags& pipeline, const std::string& model) {

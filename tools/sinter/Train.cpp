@@ -46,7 +46,7 @@ struct TrainOpts {
   double lr = 0.01, momentum = 0.9, weightDecay = 0.0005;
   int patience = 2, threads = 0;
   uint64_t seed = 0;
-  bool evalOnly = false, autotune = false;
+  bool evalOnly = false, autotune = false, winograd = false;
 };
 
 // The loop's position, saved in the checkpoint's metadata.
@@ -118,13 +118,16 @@ std::pair<double, double> scoreBatch(const Tensor& scores, const Tensor& labels,
   return {loss, static_cast<double>(right)};
 }
 
-Error runPasses(Graph& g, bool training, const OptimizerOptions& opt, uint64_t seed) {
+Error runPasses(Graph& g, bool training, const OptimizerOptions& opt, uint64_t seed, bool winograd) {
   PassContext ctx;
   ctx.evaluate = evaluateNode;
   ctx.training = training;
   ctx.optimizer = opt;
   ctx.dropoutSeed = seed;
-  auto r = runPipeline(g, defaultPipeline(training), ctx, PipelineOptions{});
+  std::vector<std::string> passes = defaultPipeline(training);
+  if (winograd) // forward convolutions only: autodiff has already run, gradients stay direct
+    passes.insert(std::find(passes.begin(), passes.end(), "fuse"), "winograd");
+  auto r = runPipeline(g, passes, ctx, PipelineOptions{});
   return r ? Error::success() : r.error();
 }
 
@@ -286,10 +289,10 @@ Error train(const TrainOpts& o) {
   opt.weightDecay = o.weightDecay;
   progress("building the training graph ...");
   auto trainGraph = (*forward)->clone();
-  if (Error e = runPasses(*trainGraph, true, opt, st.seed))
+  if (Error e = runPasses(*trainGraph, true, opt, st.seed, o.winograd))
     return e.context(o.model);
   auto evalGraph = (*forward)->clone();
-  if (Error e = runPasses(*evalGraph, false, opt, st.seed))
+  if (Error e = runPasses(*evalGraph, false, opt, st.seed, o.winograd))
     return e.context(o.model);
   progressDone();
   std::shared_ptr<const Graph> trainShared(std::move(trainGraph)), evalShared(std::move(evalGraph));
@@ -608,6 +611,9 @@ Action addTrain(CLI::App& app) {
   cmd->add_option("--precision", o->precision, "cuda: f32 or tf32 (tensor cores) for conv and gemm")
       ->check(CLI::IsMember({"f32", "tf32"}));
   cmd->add_flag("--autotune", o->autotune, kAutotuneHelp);
+  cmd->add_flag("--winograd", o->winograd,
+                "forward 3x3 stride-1 f32 convolutions (16+ channels per group) as Winograd F(2x2,3x3) (the "
+                "winograd pass; gradients stay direct; not yet the default)");
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)")->check(CLI::Range(0, 1024));
   cmd->add_option("--seed", o->seed, "seed of the initial weights (built-ins), the shuffling, the augmentation and "
                                      "the dropout masks");

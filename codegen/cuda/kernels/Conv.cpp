@@ -1,5 +1,6 @@
 // CUDA kernels: conv2d as implicit GEMM (f32 / TF32), a direct loop for other dtypes.
 #include "codegen/cuda/TiledGemm.h"
+#include "ir/Winograd.h"
 
 #include <array>
 #include <functional>
@@ -63,6 +64,17 @@ Error conv2d(KernelSource& ks, const Node& op, const Binding& bind, const Epilog
                                 "(hw & 0xffff); return ((unsigned)ih < {}u && (unsigned)iw < {}u) ? &{}[xb$ + (i64)ih$ * {} + iw$ + "
                                 "sinter_koff[k]] : nullptr; }}()",
                                 c.H, c.W, KernelSource::buf(bind.in[0]), c.W);
+    }
+    // A 1x1 convolution of one image without padding (Winograd's products) is a plain GEMM per
+    // group: B[k][n] = x[z * Cg + k][n], no window or bounds to work out.
+    if (c.N == 1 && c.KH == 1 && c.KW == 1 && c.SH == 1 && c.SW == 1 && c.PT == 0 && c.PL == 0 &&
+        c.H * c.W == OHW) { // (OH x OW = H x W with no top or left pad: none at all)
+      g.columnSetup = "(void)n$;";
+      g.bPtr = fmt::format("&{}[((i64)z * {} + k) * {} + n]", KernelSource::buf(bind.in[0]), c.Cg, OHW);
+      g.bLoad = "*" + g.bPtr;
+      g.bPtrAsync.clear();
+      g.asyncHelper.clear();
+      g.bNVec4 = OHW % 4 == 0; // rows of x start 16-byte aligned: TF32 copies 4 columns at once
     }
     std::string ch = fmt::format("((i64)z * {} + m)", Mg);
     std::string flat = fmt::format("(((i64)(n / {}) * {} + {}) * {} + n % {})", OHW, c.M, ch, OHW, OHW);
@@ -217,10 +229,103 @@ Error conv2dGradWeight(KernelSource& ks, const Node& op, const Binding& bind, co
   return Error::success();
 }
 
+// Winograd F(2x2, 3x3) transforms (ir/Winograd.h): one thread per filter pair, input tile or
+// output tile; each point a sum of the term list, written out (no zero terms, 1/2 as a multiply).
+std::string winogradSum(const std::vector<winograd::Term>& terms, const std::function<std::string(int, int)>& in,
+                        const std::string& t) {
+  std::string e;
+  for (const auto& term : terms) {
+    double mag = term.coef < 0 ? -term.coef : term.coef;
+    std::string v = mag == 1 ? in(term.i, term.j) : fmt::format("{} * {}", literal(mag, t), in(term.i, term.j));
+    e += e.empty() ? (term.coef < 0 ? "-" + v : v) : (term.coef < 0 ? " - " : " + ") + v;
+  }
+  return e.empty() ? literal(0, t) : "(" + e + ")";
+}
+
+Error winogradFilter(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const Shape& ws = op.input(0)->type().shape;
+  int64_t M = ws[0], Cg = ws[1], n = M * Cg;
+  std::string t = computeType(op.output()->type().dtype);
+  std::string& b = ks.body;
+  b += gridLoop(n);
+  b += fmt::format("    const i64 m = o / {}, c = o % {};\n", Cg, Cg);
+  for (int i = 0; i < 9; ++i)
+    b += fmt::format("    const {} g{} = {};\n", t, i, ks.load(bind.in[0], fmt::format("o * 9 + {}", i), t));
+  for (int p = 0; p < winograd::kPoints; ++p) {
+    std::string v = winogradSum(winograd::filterTerms(p), [](int i, int j) { return fmt::format("g{}", i * 3 + j); }, t);
+    std::string flat = fmt::format("({}ll + m) * {} + c", p * M, Cg);
+    b += fmt::format("    {{ const i64 u = {}; {} }}\n", flat,
+                     ks.store(bind.out, "u", epi.apply(ks, v, "u", op.output()->type().shape, t)));
+  }
+  b += "  }\n";
+  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "winograd_filter: one thread per filter");
+  return Error::success();
+}
+
+Error winogradInput(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const Shape& xs = op.input(0)->type().shape;
+  const auto& pad = op.attrs().getInts("pad");
+  int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3];
+  int64_t TH = winograd::tiles(H + pad[0] + pad[2] - 2), TW = winograd::tiles(W + pad[1] + pad[3] - 2), P = N * TH * TW;
+  int64_t n = N * C * TH * TW;
+  std::string t = computeType(op.output()->type().dtype);
+  std::string& b = ks.body;
+  b += gridLoop(n);
+  b += fmt::format("    const i64 tw = o % {}, th = o / {} % {}, c = o / {} % {}, img = o / {};\n", TW, TW, TH, TH * TW, C,
+                   C * TH * TW);
+  b += fmt::format("    const i64 plane = (img * {} + c) * {}, tile = (img * {} + th) * {} + tw;\n", C, H * W, TH, TW);
+  b += fmt::format("    const int h0 = (int)th * 2 - {}, w0 = (int)tw * 2 - {};\n", pad[0], pad[1]);
+  b += fmt::format("    {} d[4][4];\n", t);
+  b += "    #pragma unroll\n    for (int i = 0; i < 4; ++i)\n      #pragma unroll\n      for (int j = 0; j < 4; ++j) {\n";
+  b += fmt::format("        const int ih = h0 + i, iw = w0 + j;\n        d[i][j] = ((unsigned)ih < {}u && (unsigned)iw < {}u) ? "
+                   "{} : ({})0;\n      }}\n",
+                   H, W, ks.load(bind.in[0], fmt::format("plane + ih * {} + iw", W), t), t);
+  for (int p = 0; p < winograd::kPoints; ++p) {
+    std::string v = winogradSum(winograd::inputTerms(p), [](int i, int j) { return fmt::format("d[{}][{}]", i, j); }, t);
+    b += fmt::format("    {{ const i64 v = ({}ll + c) * {} + tile; {} }}\n", p * C, P,
+                     ks.store(bind.out, "v", epi.apply(ks, v, "v", op.output()->type().shape, t)));
+  }
+  b += "  }\n";
+  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "winograd_input: one thread per 4x4 input tile");
+  return Error::success();
+}
+
+Error winogradOutput(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const Shape& ys = op.output()->type().shape;
+  int64_t N = ys[0], M = ys[1], OH = ys[2], OW = ys[3];
+  int64_t TH = winograd::tiles(OH), TW = winograd::tiles(OW), P = N * TH * TW, n = N * M * TH * TW;
+  std::string t = computeType(op.output()->type().dtype);
+  std::string& b = ks.body;
+  b += gridLoop(n);
+  b += fmt::format("    const i64 tw = o % {}, th = o / {} % {}, m = o / {} % {}, img = o / {};\n", TW, TW, TH, TH * TW, M,
+                   M * TH * TW);
+  b += fmt::format("    const i64 tile = (img * {} + th) * {} + tw;\n", TH, TW);
+  b += fmt::format("    {} p[16];\n    #pragma unroll\n    for (int q = 0; q < 16; ++q) p[q] = {};\n", t,
+                   ks.load(bind.in[0], fmt::format("(q * {}ll + m) * {} + tile", M, P), t));
+  b += fmt::format("    const {} bias = {};\n", t, op.numInputs() > 1 ? ks.load(bind.in[1], "m", t) : "(" + t + ")0");
+  for (int i = 0; i < winograd::kOut; ++i)
+    for (int j = 0; j < winograd::kOut; ++j) {
+      std::string v = winogradSum(winograd::outputTerms(i, j), [](int a, int c) { return fmt::format("p[{}]", a * 4 + c); }, t);
+      bool rowEdge = i == 1 && OH % 2, colEdge = j == 1 && OW % 2;
+      std::string guard = rowEdge && colEdge ? fmt::format("if (th * 2 + 1 < {} && tw * 2 + 1 < {}) ", OH, OW)
+                          : rowEdge          ? fmt::format("if (th * 2 + 1 < {}) ", OH)
+                          : colEdge          ? fmt::format("if (tw * 2 + 1 < {}) ", OW)
+                                             : "";
+      b += fmt::format("    {}{{ const i64 y = ((img * {} + m) * {} + th * 2 + {}) * {} + tw * 2 + {}; {} }}\n", guard, M, OH, i,
+                       OW, j, ks.store(bind.out, "y", epi.apply(ks, "(" + v + " + bias)", "y", ys, t)));
+    }
+  b += "  }\n";
+  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "winograd_output: one thread per 2x2 output tile");
+  return Error::success();
+}
+
 constexpr CudaEmitter kEmitters[] = {
     {"conv2d", conv2d},
     {"conv2d_grad_input", conv2dGradInput},
     {"conv2d_grad_weight", conv2dGradWeight},
+    {"winograd_filter", winogradFilter},
+    {"winograd_input", winogradInput},
+    {"winograd_output", winogradOutput},
 };
 
 } // namespace

@@ -89,6 +89,7 @@ Error gemm(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue
     g.bKMajor = tb;
     g.aVec4 = !ta && K % 4 == 0;
     g.bVec4 = tb && K % 4 == 0;
+    g.bNVec4 = !tb && N % 4 == 0;
     std::string v = alpha == 1.0 ? fmt::format("(acc{})", biasTerm) : fmt::format("(acc * {}{})", literal(alpha, "float"), biasTerm);
     g.store = fmt::format("        const i64 o = (i64)m * {} + n;\n        {}", N,
                           ks.store(bind.out, "o", epi.apply(ks, v, "o", outShape, "float")));

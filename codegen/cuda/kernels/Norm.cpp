@@ -14,12 +14,6 @@ std::string lrnPowNeg(const std::string& d, double beta, const std::string& t, b
 
 namespace {
 
-std::string gridLoop(int64_t n) {
-  return fmt::format("  for (i64 o = (i64)blockIdx.x * blockDim.x + threadIdx.x; o < {}ll; o += (i64)gridDim.x * "
-                     "blockDim.x) {{\n",
-                     n);
-}
-
 // One thread per (image, pixel, chunk of channels) walks them with the window of x in registers (a shift
 // register of `size` values, one new load per channel): each x is read once and each
 // denominator computed once, where one thread per element reads `size` values per output.

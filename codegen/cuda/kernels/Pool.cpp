@@ -5,12 +5,6 @@ namespace sinter::cuda {
 
 namespace {
 
-std::string gridLoop(int64_t n) {
-  return fmt::format("  for (i64 o = (i64)blockIdx.x * blockDim.x + threadIdx.x; o < {}ll; o += (i64)gridDim.x * "
-                     "blockDim.x) {{\n",
-                     n);
-}
-
 // Body of a pooling loop over output `o` reading window values through `read(index in plane)`.
 template <bool IsMax>
 std::string poolBody(const PoolShape& ps, bool includePad, const std::string& t,
