@@ -47,6 +47,16 @@ with tempfile.TemporaryDirectory() as tmp:
     diff = float(np.max(np.abs(out["cuda"] - out["cpu"])))
     check(out["cuda"].shape == (3, 10) and diff < 1e-5, f"run: cuda and cpu outputs agree (max |difference| {diff:.2e})")
 
+    # run --winograd on cuda (conv3 of the narrow net at 131x131 as Winograd F(2x2,3x3)) against
+    # the direct convolution on the cpu.
+    log = run(["run", "alexnet-narrow", "--input-size", "131", "--batch", "2", "--random-input", "--input-seed", "7",
+               "--target", "cuda", "--winograd", "-o", f"{tmp}/wino.npy"], host=True)
+    run(["run", "alexnet-narrow", "--input-size", "131", "--batch", "2", "--random-input", "--input-seed", "7",
+         "--target", "cpu", "-o", f"{tmp}/direct.npy"], host=False)
+    diff = float(np.max(np.abs(np.load(f"{tmp}/wino.npy") - np.load(f"{tmp}/direct.npy"))))
+    check("15 kernels" in log and diff < 1e-5,
+          f"run --winograd: cuda (15 kernels) agrees with the direct convolution on cpu (max |difference| {diff:.2e})")
+
     # bench: the report's lines.
     log = run(["bench", "alexnet-narrow", "--batch", "2", "--target", "cuda"], host=True)
     check("step: median" in log and "compile: cold" in log and "host driver" in log, "bench reports compile and step times")
