@@ -337,6 +337,22 @@ TEST_F(Cli, PassFlagsOnARealModel) {
   EXPECT_EQ(bad.err.rfind("error: --stop-after: unknown pass 'nope' (passes: verify, ", 0), 0u) << bad.err;
 }
 
+TEST_F(Cli, WinogradFlagRewritesThe3x3Convolutions) {
+  for (const char* cmd : {"dump", "run", "compile", "bench", "train"})
+    EXPECT_NE(sinter(std::string(cmd) + " --help").out.find("--winograd"), std::string::npos) << cmd;
+  Result c = sinter("compile alexnet --batch 128 --winograd");
+  ASSERT_EQ(c.code, 0) << c.err;
+  EXPECT_NE(c.out.find("total: 21 kernels"), std::string::npos) << c.out; // conv3-5: four kernels each
+  EXPECT_NE(c.out.find("winograd_output+relu"), std::string::npos) << c.out;
+  Result d = sinter("dump alexnet --winograd --stop-after=winograd");
+  ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_NE(d.out.find("%conv3.wp = conv2d(%conv3.wv, %conv3.wu) {stride=[1,1], pad=[0,0,0,0], dilation=[1,1], "
+                       "group=16} : f32[1,6144,1,49]"),
+            std::string::npos)
+      << d.out;
+  EXPECT_EQ(d.out.find("%conv2.wu"), std::string::npos) << "conv2 is 5x5";
+}
+
 TEST_F(Cli, CompileReportsKernelsAndMemory) {
   Result c = sinter("compile alexnet --batch 128");
   ASSERT_EQ(c.code, 0) << c.err;
