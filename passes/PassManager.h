@@ -32,6 +32,8 @@ struct PassContext {
   /// add-loss: when set, every dropout's Philox key (its `seed` attribute) becomes this value,
   /// so a training run's seed decides its masks.
   std::optional<uint64_t> dropoutSeed;
+  /// winograd: the output tile side m of F(m x m, 3x3), 2 or 4.
+  int winogradTile = 2;
 };
 
 /// Every pass: Expected<bool> pass(Graph&, const PassContext&) -> changed, or an error.

@@ -9,7 +9,7 @@
 #      TFLOP/s) and the PyTorch anchor (../shared/anchors/gpu_anchor.py, carried in the bundle)
 #      in the same run;
 #   5. the same benches with --autotune (candidate tilings timed on the GPU, the fastest kept),
-#      and batch-128 inference with --winograd (conv3-5 as Winograd F(2x2,3x3));
+#      and batch-128 inference with --winograd (conv3-5 as Winograd F(2x2,3x3); F(4x4) in f32);
 #   6. a short table last. Logs go to $OUT (or build-gpu/out).
 # Usage: tools/gpu-check.sh [--quick]   (--quick: the tests, batch-128 inference and training
 #        benches in f32 and tf32, and a short anchor; no memcheck, parity or batch 1)
@@ -87,8 +87,10 @@ fi
 # --autotune: every conv/GEMM kernel's candidate tilings timed on this GPU, the fastest kept.
 bench b128-tf32-tuned alexnet --batch 128 --target cuda --precision tf32 --iters 50 --warmup 10 --autotune --profile
 bench b128-tf32-train-tuned alexnet --batch 128 --train --target cuda --precision tf32 --iters 20 --warmup 3 --autotune --profile
-# The winograd pass (opt-in): conv3-5 as Winograd F(2x2,3x3), 16/36 of the multiplies.
+# The winograd pass (opt-in): conv3-5 as Winograd F(2x2,3x3) (16/36 of the multiplies) and, in
+# f32 only, F(4x4,3x3) (36/144).
 bench b128-f32-winograd alexnet --batch 128 --target cuda --precision f32 --iters 50 --warmup 10 --winograd --profile
+bench b128-f32-winograd4 alexnet --batch 128 --target cuda --precision f32 --iters 50 --warmup 10 --winograd-tile 4 --profile
 bench b128-tf32-winograd-tuned alexnet --batch 128 --target cuda --precision tf32 --iters 50 --warmup 10 --winograd --autotune --profile
 if ((quick == 0)); then
   bench b128-f32-winograd-tuned alexnet --batch 128 --target cuda --precision f32 --iters 50 --warmup 10 --winograd --autotune --profile
@@ -131,6 +133,7 @@ for name, batch, prec, mode in (("b128-f32", 128, "fp32", "infer"), ("b128-tf32"
                                 ("b128-f32-tuned", 128, "fp32", "infer"), ("b128-tf32-tuned", 128, "tf32", "infer"),
                                 ("b128-tf32-train-tuned", 128, "tf32", "train"), ("b1-f32-tuned", 1, "fp32", "infer"),
                                 ("b1-tf32-tuned", 1, "tf32", "infer"), ("b128-f32-winograd", 128, "fp32", "infer"),
+                                ("b128-f32-winograd4", 128, "fp32", "infer"),
                                 ("b128-f32-winograd-tuned", 128, "fp32", "infer"),
                                 ("b128-tf32-winograd-tuned", 128, "tf32", "infer")):
     step = grab(f"bench-{name}.txt", r"step: median ([\d.]+) ms, min ([\d.]+) ms")

@@ -162,39 +162,56 @@ constexpr OpDef Conv2dGradWeight{
     .cost = [](const Node& n) -> int64_t { return convGradCost(n, n.output()->type().shape); },
     .summary = "gradient of conv2d with respect to its weights"};
 
-// Winograd F(2x2, 3x3) (ir/Winograd.h): the winograd pass rewrites a 3x3, stride-1 conv2d as
-//   winograd_output(conv2d(winograd_input(x), winograd_filter(w), group = 16 * group), b)
-// where the middle conv2d is 1x1: 16 x group matrix products over the channels, one per point.
+// Winograd F(m x m, 3x3) (ir/Winograd.h), m = the `tile` attribute (2 or 4), a = m + 2: the
+// winograd pass rewrites a 3x3, stride-1 conv2d as
+//   winograd_output(conv2d(winograd_input(x), winograd_filter(w), group = a^2 * group), b)
+// where the middle conv2d is 1x1: a^2 x group matrix products over the channels, one per point.
 // Point t of output channel m is channel t * M + m (and of input channel c, t * C + c), so the
 // 1x1 conv's groups are (point, original group) pairs.
+namespace {
+constexpr AttrDef kTileAttr = attr::Int("tile", 2, "output tile side m: 2 (F(2x2,3x3)) or 4 (F(4x4,3x3))");
 
-// u[t * M + m][c] = (G w[m][c] G^T)[t]: w [M, C/g, 3, 3] -> [16 M, C/g, 1, 1].
+Expected<const winograd::Variant*> variantOf(const ShapeCtx& c) {
+  const winograd::Variant* v = winograd::variant(c.i("tile"));
+  if (!v)
+    return makeError("tile {} is not 2 or 4", c.i("tile"));
+  return v;
+}
+} // namespace
+
+// u[t * M + m][c] = (G w[m][c] G^T)[t]: w [M, C/g, 3, 3] -> [a^2 M, C/g, 1, 1].
 constexpr OpDef WinogradFilter{
-    .name = "winograd_filter", .family = OpFamily::Conv, .inputs = {"w"}, .outputs = {"u"},
+    .name = "winograd_filter", .family = OpFamily::Conv, .inputs = {"w"}, .outputs = {"u"}, .attrs = {kTileAttr},
     .shape = [](ShapeCtx& c) -> Error {
       SINTER_CHECK(requireFloat(c, 0));
       SINTER_CHECK(requireRank(c, 0, 4));
+      auto v = variantOf(c);
+      if (!v)
+        return v.error();
       const Shape& w = c.in(0).shape;
       if (w[2] != winograd::kTaps || w[3] != winograd::kTaps)
         return makeError("weights {} are not 3x3", shapeString(w));
-      if (w[0] > kMaxDim / winograd::kPoints)
+      if (w[0] > kMaxDim / (*v)->points())
         return makeError("weights {} have too many output channels", shapeString(w));
-      return c.result({c.in(0).dtype, {winograd::kPoints * w[0], w[1], 1, 1}});
+      return c.result({c.in(0).dtype, {(*v)->points() * w[0], w[1], 1, 1}});
     },
     .lower = Kernel{"winograd_filter"},
     .cost = [](const Node& n) -> int64_t { return 2 * 9 * n.output()->type().numel(); },
-    .summary = "Winograd F(2x2,3x3) filter transform: [M,C,3,3] -> [16M,C,1,1], point-major"};
+    .summary = "Winograd F(m x m,3x3) filter transform: [M,C,3,3] -> [a^2 M,C,1,1], point-major (a = m + 2)"};
 
-// v[t * C + c][(n * TH + th) * TW + tw] = (B^T d B)[t], d the 4x4 input window at row
-// 2 th - pad_top, column 2 tw - pad_left (zero outside): x [N,C,H,W] -> [1, 16 C, 1, N TH TW]
-// with TH x TW the 2x2 tiles covering the 3x3 convolution's output.
+// v[t * C + c][(n * TH + th) * TW + tw] = (B^T d B)[t], d the a x a input window at row
+// m th - pad_top, column m tw - pad_left (zero outside): x [N,C,H,W] -> [1, a^2 C, 1, N TH TW]
+// with TH x TW the m x m tiles covering the 3x3 convolution's output.
 constexpr OpDef WinogradInput{
     .name = "winograd_input", .family = OpFamily::Conv, .inputs = {"x"}, .outputs = {"v"},
-    .attrs = {attr::Ints("pad", {0, 0, 0, 0}, "top, left, bottom, right: the convolution's")},
+    .attrs = {attr::Ints("pad", {0, 0, 0, 0}, "top, left, bottom, right: the convolution's"), kTileAttr},
     .shape = [](ShapeCtx& c) -> Error {
       SINTER_CHECK(requireFloat(c, 0));
       SINTER_CHECK(requireRank(c, 0, 4));
       SINTER_CHECK(requireLength(c, "pad", 4));
+      auto v = variantOf(c);
+      if (!v)
+        return v.error();
       const Shape& x = c.in(0).shape;
       auto h = windowExtent(x[2], winograd::kTaps, 1, c.ints("pad")[0], c.ints("pad")[2], 1, false, "height");
       if (!h)
@@ -202,39 +219,43 @@ constexpr OpDef WinogradInput{
       auto w = windowExtent(x[3], winograd::kTaps, 1, c.ints("pad")[1], c.ints("pad")[3], 1, false, "width");
       if (!w)
         return w.error();
-      int64_t tiles = winograd::tiles(*h) * winograd::tiles(*w);
-      if (x[1] > kMaxDim / winograd::kPoints || (x[0] && tiles > kMaxDim / x[0]))
+      int64_t m = (*v)->m, tiles = winograd::tiles(*h, m) * winograd::tiles(*w, m);
+      if (x[1] > kMaxDim / (*v)->points() || (x[0] && tiles > kMaxDim / x[0]))
         return makeError("input {} is too large for Winograd tiles", shapeString(x));
-      return c.result({c.in(0).dtype, {1, winograd::kPoints * x[1], 1, x[0] * tiles}});
+      return c.result({c.in(0).dtype, {1, (*v)->points() * x[1], 1, x[0] * tiles}});
     },
     .lower = Kernel{"winograd_input"},
     .cost = [](const Node& n) -> int64_t { return 2 * 4 * n.output()->type().numel(); },
-    .summary = "Winograd F(2x2,3x3) input transform: [N,C,H,W] -> [1,16C,1,N*tiles], point-major"};
+    .summary = "Winograd F(m x m,3x3) input transform: [N,C,H,W] -> [1,a^2 C,1,N*tiles], point-major"};
 
-// y[n][m][2 th + i][2 tw + j] = (A^T p A)[i][j] + b[m], p the 16 points of channel m at tile
-// (n, th, tw): [1, 16 M, 1, N TH TW] (+ bias [M]) -> [N, M, OH, OW], OH x OW = output_hw.
+// y[n][c][m th + i][m tw + j] = (A^T p A)[i][j] + b[c], p the a^2 points of channel c at tile
+// (n, th, tw): [1, a^2 M, 1, N TH TW] (+ bias [M]) -> [N, M, OH, OW], OH x OW = output_hw.
 constexpr OpDef WinogradOutput{
     .name = "winograd_output", .family = OpFamily::Conv, .inputs = {"p", "b"}, .minInputs = 1, .outputs = {"y"},
-    .attrs = {attr::Required("output_hw", AttrKind::Ints, "height and width of the convolution's output")},
+    .attrs = {attr::Required("output_hw", AttrKind::Ints, "height and width of the convolution's output"), kTileAttr},
     .shape = [](ShapeCtx& c) -> Error {
       SINTER_CHECK(requireFloat(c, 0));
       SINTER_CHECK(requireSameDType(c));
       SINTER_CHECK(requireRank(c, 0, 4));
       SINTER_CHECK(requireLength(c, "output_hw", 2));
+      auto v = variantOf(c);
+      if (!v)
+        return v.error();
       const Shape& p = c.in(0).shape;
       const auto& hw = c.ints("output_hw");
       if (hw[0] < 1 || hw[1] < 1 || hw[0] > kMaxDim || hw[1] > kMaxDim)
         return makeError("output_hw {} must be positive", shapeString(hw));
-      int64_t tiles = winograd::tiles(hw[0]) * winograd::tiles(hw[1]);
-      if (p[0] != 1 || p[2] != 1 || p[1] % winograd::kPoints != 0 || p[3] % tiles != 0)
-        return makeError("points {} are not [1, 16 x channels, 1, images x {} tiles]", shapeString(p), tiles);
-      int64_t M = p[1] / winograd::kPoints;
+      int64_t m = (*v)->m, tiles = winograd::tiles(hw[0], m) * winograd::tiles(hw[1], m);
+      if (p[0] != 1 || p[2] != 1 || p[1] % (*v)->points() != 0 || p[3] % tiles != 0)
+        return makeError("points {} are not [1, {} x channels, 1, images x {} tiles]", shapeString(p), (*v)->points(),
+                         tiles);
+      int64_t M = p[1] / (*v)->points();
       if (c.has(1) && c.in(1).shape != Shape{M})
         return makeError("bias {} does not match output channels [{}]", shapeString(c.in(1).shape), M);
       return c.result({c.in(0).dtype, {p[3] / tiles, M, hw[0], hw[1]}});
     },
     .lower = Kernel{"winograd_output"},
     .cost = [](const Node& n) -> int64_t { return 2 * 9 * n.output()->type().numel(); },
-    .summary = "Winograd F(2x2,3x3) output transform (+ bias): [1,16M,1,N*tiles] -> [N,M,OH,OW]"};
+    .summary = "Winograd F(m x m,3x3) output transform (+ bias): [1,a^2 M,1,N*tiles] -> [N,M,OH,OW]"};
 
 } // namespace sinter::ops

@@ -251,13 +251,14 @@ Error globalAvgPool(RefArgs& a) {
   return Error::success();
 }
 
-// Winograd F(2x2, 3x3) transforms (ir/Winograd.h), from the term lists every backend uses.
+// Winograd F(m x m, 3x3) transforms (ir/Winograd.h), from the term lists every backend uses.
 Error winogradFilter(RefArgs& a) {
+  const winograd::Variant& wv = *winograd::variant(a.attrs.getInt("tile"));
   const RefTensor& w = *a.in[0];
   RefTensor& u = a.out[0];
   int64_t M = w.type.shape[0], Cg = w.type.shape[1];
-  for (int t = 0; t < winograd::kPoints; ++t) {
-    auto terms = winograd::filterTerms(t);
+  for (int t = 0; t < wv.points(); ++t) {
+    auto terms = winograd::filterTerms(wv, t);
     for (int64_t m = 0; m < M; ++m)
       for (int64_t c = 0; c < Cg; ++c) {
         const double* g = &w.data[(m * Cg + c) * 9];
@@ -271,21 +272,22 @@ Error winogradFilter(RefArgs& a) {
 }
 
 Error winogradInput(RefArgs& a) {
+  const winograd::Variant& wv = *winograd::variant(a.attrs.getInt("tile"));
   const RefTensor& x = *a.in[0];
   RefTensor& v = a.out[0];
   const auto& p = a.attrs.getInts("pad");
   int64_t N = x.type.shape[0], C = x.type.shape[1], H = x.type.shape[2], W = x.type.shape[3];
-  int64_t TH = winograd::tiles(H + p[0] + p[2] - 2), TW = winograd::tiles(W + p[1] + p[3] - 2);
+  int64_t TH = winograd::tiles(H + p[0] + p[2] - 2, wv.m), TW = winograd::tiles(W + p[1] + p[3] - 2, wv.m);
   int64_t P = N * TH * TW;
-  for (int t = 0; t < winograd::kPoints; ++t) {
-    auto terms = winograd::inputTerms(t);
+  for (int t = 0; t < wv.points(); ++t) {
+    auto terms = winograd::inputTerms(wv, t);
     for (int64_t n = 0; n < N; ++n)
       for (int64_t c = 0; c < C; ++c)
         for (int64_t th = 0; th < TH; ++th)
           for (int64_t tw = 0; tw < TW; ++tw) {
             double acc = 0;
             for (const auto& term : terms) {
-              int64_t ih = 2 * th - p[0] + term.i, iw = 2 * tw - p[1] + term.j;
+              int64_t ih = wv.m * th - p[0] + term.i, iw = wv.m * tw - p[1] + term.j;
               if (ih >= 0 && ih < H && iw >= 0 && iw < W)
                 acc += term.coef * x.data[((n * C + c) * H + ih) * W + iw];
             }
@@ -296,23 +298,24 @@ Error winogradInput(RefArgs& a) {
 }
 
 Error winogradOutput(RefArgs& a) {
+  const winograd::Variant& wv = *winograd::variant(a.attrs.getInt("tile"));
   const RefTensor& pts = *a.in[0];
   RefTensor& y = a.out[0];
   int64_t N = y.type.shape[0], M = y.type.shape[1], OH = y.type.shape[2], OW = y.type.shape[3];
-  int64_t TH = winograd::tiles(OH), TW = winograd::tiles(OW), P = N * TH * TW;
-  for (int i = 0; i < winograd::kOut; ++i)
-    for (int j = 0; j < winograd::kOut; ++j) {
-      auto terms = winograd::outputTerms(i, j);
+  int64_t TH = winograd::tiles(OH, wv.m), TW = winograd::tiles(OW, wv.m), P = N * TH * TW;
+  for (int i = 0; i < wv.m; ++i)
+    for (int j = 0; j < wv.m; ++j) {
+      auto terms = winograd::outputTerms(wv, i, j);
       for (int64_t n = 0; n < N; ++n)
         for (int64_t m = 0; m < M; ++m)
           for (int64_t th = 0; th < TH; ++th)
             for (int64_t tw = 0; tw < TW; ++tw) {
-              int64_t oh = 2 * th + i, ow = 2 * tw + j;
+              int64_t oh = wv.m * th + i, ow = wv.m * tw + j;
               if (oh >= OH || ow >= OW)
                 continue;
               double acc = a.in.size() > 1 ? a.in[1]->data[m] : 0.0;
               for (const auto& term : terms)
-                acc += term.coef * pts.data[((term.i * 4 + term.j) * M + m) * P + (n * TH + th) * TW + tw];
+                acc += term.coef * pts.data[((term.i * wv.alpha + term.j) * M + m) * P + (n * TH + th) * TW + tw];
               y.data[((n * M + m) * OH + oh) * OW + ow] = acc;
             }
     }

@@ -332,6 +332,7 @@ TEST(CudaKernels, MaxPoolGradientGoesToTheFirstMaximum) {
 // 16 points x 2 convolution groups) with ReLU in the output transform, against the direct
 // convolution on the reference. 9x7 outputs: the last row and column of tiles overhang.
 TEST(CudaKernels, WinogradConvolutionMatchesReference) {
+  for (int tile : {2, 4})
   for (CudaPrecision p : {CudaPrecision::F32, CudaPrecision::TF32}) {
     GraphBuilder b("winograd");
     Value* x = b.input("x", f32({2, 32, 9, 7}));
@@ -342,6 +343,7 @@ TEST(CudaKernels, WinogradConvolutionMatchesReference) {
     auto original = (*g)->clone();
     PassContext ctx;
     ctx.evaluate = evaluateNode;
+    ctx.winogradTile = tile;
     std::vector<std::string> passes = defaultPipeline(false);
     passes.insert(std::find(passes.begin(), passes.end(), "fuse"), "winograd");
     ASSERT_TRUE(runPipeline(**g, passes, ctx, {}));
@@ -350,11 +352,19 @@ TEST(CudaKernels, WinogradConvolutionMatchesReference) {
       kinds += std::string(n->is(ops::Fused) ? n->attrs().getString("kind") : std::string(n->op().name)) + " ";
     EXPECT_EQ(kinds, "winograd_filter winograd_input conv2d winograd_output+relu ");
     std::vector<Tensor> in{test::randomTensor(f32({2, 32, 9, 7}), 5)};
-    SCOPED_TRACE(p == CudaPrecision::TF32 ? "tf32" : "f32");
+    SCOPED_TRACE(fmt::format("F({0}x{0}) {1}", tile, p == CudaPrecision::TF32 ? "tf32" : "f32"));
+    if (tile == 4 && p == CudaPrecision::TF32) { // refused: about 1% error
+      auto prog = emitCudaProgram(**g, target(p));
+      ASSERT_FALSE(prog);
+      EXPECT_NE(prog.error().message().find("use --winograd-tile 2"), std::string::npos) << prog.error().message();
+      continue;
+    }
     // TF32 rounds the transformed values (sums of up to 4 inputs, 9 weights) and the output
     // transform adds 9 products: absolute errors up to about 1e-3 of the outputs' scale (~12
     // here: 144 products of unit values), so atol 1.5e-2 where the direct kernel needs 5e-3.
-    test::Tolerance tol = p == CudaPrecision::TF32 ? test::Tolerance{1.5e-2, 3e-3} : test::Tolerance{1e-5, 1e-4};
+    // F(4x4) in f32: rounding of the transformed values up to about 3e-5 (WinogradTest).
+    test::Tolerance tol = p == CudaPrecision::TF32 ? test::Tolerance{1.5e-2, 3e-3}
+                                                   : test::Tolerance{tile == 2 ? 1e-5 : 5e-5, 1e-4};
     expectEmulationMatchesReference(*original, std::shared_ptr<Graph>(std::move(*g)), in, target(p), tol);
   }
 }

@@ -53,11 +53,11 @@ std::vector<Case> cases() {
        {{"stride", std::vector<int64_t>{2, 1}}, {"pad", std::vector<int64_t>{1, 0, 1, 2}}, {"group", int64_t{2}}}},
       {&MaxPool2d, {{f32({1, 2, 5, 5})}},
        {{"kernel", std::vector<int64_t>{3, 3}}, {"stride", std::vector<int64_t>{2, 2}}, {"ceil_mode", int64_t{1}}}},
-      {&WinogradFilter, {{f32({4, 2, 3, 3})}}, {}},
-      // Output 4x5 (pads 1 top, 1 right): 2x3 tiles, the last column of tiles overhanging.
+      {&WinogradFilter, {{f32({4, 2, 3, 3})}}, {{"tile", int64_t{4}}}},
+      // Output 4x5 (pads 1 top, 1 right): 2x3 tiles of 2x2, the last column overhanging.
       {&WinogradInput, {{f32({2, 3, 5, 6})}}, {{"pad", std::vector<int64_t>{1, 0, 0, 1}}}},
-      // 2 images of 2x3 tiles for a 3x5 output: both extents odd.
-      {&WinogradOutput, {{f32({1, 32, 1, 12})}, {f32({2})}}, {{"output_hw", std::vector<int64_t>{3, 5}}}},
+      // F(4x4): 2 images of 2x2 tiles for a 7x5 output: both extents overhang (by 1 and 3).
+      {&WinogradOutput, {{f32({1, 72, 1, 8})}, {f32({2})}}, {{"output_hw", std::vector<int64_t>{7, 5}}, {"tile", int64_t{4}}}},
       {&AvgPool2d, {{f32({1, 2, 5, 5})}},
        {{"kernel", std::vector<int64_t>{2, 2}}, {"pad", std::vector<int64_t>{1, 1, 0, 0}}}},
       {&GlobalAvgPool, {{f32({2, 3, 2, 2})}}, {}},

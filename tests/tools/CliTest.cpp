@@ -351,6 +351,16 @@ TEST_F(Cli, WinogradFlagRewritesThe3x3Convolutions) {
             std::string::npos)
       << d.out;
   EXPECT_EQ(d.out.find("%conv2.wu"), std::string::npos) << "conv2 is 5x5";
+  Result four = sinter("dump alexnet --winograd-tile 4 --stop-after=winograd");
+  ASSERT_EQ(four.code, 0) << four.err;
+  EXPECT_NE(four.out.find("%conv3.wv = winograd_input(%pool2) {pad=[1,1,1,1], tile=4} : f32[1,9216,1,16]"),
+            std::string::npos)
+      << four.out;
+  Result tile3 = sinter("dump alexnet --winograd-tile 3");
+  EXPECT_EQ(tile3.code, 2) << tile3.err;
+  Result tf32 = sinter("compile alexnet --target cuda --arch sm_90 --precision tf32 --winograd-tile 4");
+  EXPECT_EQ(tf32.code, 1);
+  EXPECT_NE(tf32.err.find("use --winograd-tile 2, or --precision f32"), std::string::npos) << tf32.err;
 }
 
 TEST_F(Cli, CompileReportsKernelsAndMemory) {

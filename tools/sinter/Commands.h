@@ -29,6 +29,7 @@ struct PipelineFlags {
   std::string passes, printBefore, printAfter, stopAfter;
   bool pipeline = false, printAfterAll = false, printChanged = false, verifyEach = false, timePasses = false,
        listPasses = false, training = false, winograd = false;
+  int winogradTile = 0; ///< --winograd-tile (0: not given; implies --winograd)
   void add(CLI::App& cmd, bool withPipelineFlag);
   /// True when a flag asks for passes (dump runs none otherwise).
   bool requested(const CLI::App& cmd) const;

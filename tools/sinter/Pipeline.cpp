@@ -27,11 +27,17 @@ void PipelineFlags::add(CLI::App& cmd, bool withPipelineFlag) {
                "add the winograd pass before fuse: 3x3 stride-1 f32 convolutions with 16+ channels per group as "
                "Winograd F(2x2,3x3) (fewer multiplies, different rounding; not yet the default)")
       ->group(g);
+  cmd.add_option("--winograd-tile", winogradTile,
+                 "output tile of --winograd (implied): 2 = F(2x2,3x3), 4 = F(4x4,3x3) (2.25x fewer multiplies than "
+                 "F(2x2) per tile, larger rounding errors)")
+      ->check(CLI::IsMember({2, 4}))
+      ->group(g);
 }
 
 bool PipelineFlags::requested(const CLI::App& cmd) const {
   for (const char* f : {"--pipeline", "--passes", "--print-before", "--print-after", "--print-after-all",
-                        "--print-changed", "--verify-each", "--stop-after", "--time-passes", "--train", "--winograd"})
+                        "--print-changed", "--verify-each", "--stop-after", "--time-passes", "--train", "--winograd",
+                        "--winograd-tile"})
     if (cmd.get_option_no_throw(f) && cmd.count(f))
       return true;
   return false;
@@ -53,6 +59,8 @@ Error PipelineFlags::run(Graph& g, const std::function<void(const std::string&)>
   PassContext ctx;
   ctx.evaluate = evaluateNode;
   ctx.training = training;
+  if (winogradTile)
+    ctx.winogradTile = winogradTile;
   auto r = runPipeline(g, list, ctx, o);
   if (!r)
     return r.error();
@@ -61,7 +69,7 @@ Error PipelineFlags::run(Graph& g, const std::function<void(const std::string&)>
 
 std::vector<std::string> PipelineFlags::cmdPasses() const {
   std::vector<std::string> list = passes.empty() ? defaultPipeline(training) : splitList(passes);
-  if (winograd && std::find(list.begin(), list.end(), "winograd") == list.end()) {
+  if ((winograd || winogradTile) && std::find(list.begin(), list.end(), "winograd") == list.end()) {
     // Before fuse (so ReLU joins the output transform), else before plan-memory, else last.
     auto at = std::find(list.begin(), list.end(), "fuse");
     if (at == list.end())

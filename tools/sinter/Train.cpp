@@ -47,6 +47,7 @@ struct TrainOpts {
   int patience = 2, threads = 0;
   uint64_t seed = 0;
   bool evalOnly = false, autotune = false, winograd = false;
+  int winogradTile = 0; // 0: not given
 };
 
 // The loop's position, saved in the checkpoint's metadata.
@@ -118,15 +119,17 @@ std::pair<double, double> scoreBatch(const Tensor& scores, const Tensor& labels,
   return {loss, static_cast<double>(right)};
 }
 
-Error runPasses(Graph& g, bool training, const OptimizerOptions& opt, uint64_t seed, bool winograd) {
+Error runPasses(Graph& g, bool training, const OptimizerOptions& opt, uint64_t seed, int winogradTile) {
   PassContext ctx;
   ctx.evaluate = evaluateNode;
   ctx.training = training;
   ctx.optimizer = opt;
   ctx.dropoutSeed = seed;
   std::vector<std::string> passes = defaultPipeline(training);
-  if (winograd) // forward convolutions only: autodiff has already run, gradients stay direct
+  if (winogradTile) { // forward convolutions only: autodiff has already run, gradients stay direct
     passes.insert(std::find(passes.begin(), passes.end(), "fuse"), "winograd");
+    ctx.winogradTile = winogradTile;
+  }
   auto r = runPipeline(g, passes, ctx, PipelineOptions{});
   return r ? Error::success() : r.error();
 }
@@ -289,10 +292,10 @@ Error train(const TrainOpts& o) {
   opt.weightDecay = o.weightDecay;
   progress("building the training graph ...");
   auto trainGraph = (*forward)->clone();
-  if (Error e = runPasses(*trainGraph, true, opt, st.seed, o.winograd))
+  if (Error e = runPasses(*trainGraph, true, opt, st.seed, o.winogradTile ? o.winogradTile : o.winograd ? 2 : 0))
     return e.context(o.model);
   auto evalGraph = (*forward)->clone();
-  if (Error e = runPasses(*evalGraph, false, opt, st.seed, o.winograd))
+  if (Error e = runPasses(*evalGraph, false, opt, st.seed, o.winogradTile ? o.winogradTile : o.winograd ? 2 : 0))
     return e.context(o.model);
   progressDone();
   std::shared_ptr<const Graph> trainShared(std::move(trainGraph)), evalShared(std::move(evalGraph));
@@ -614,6 +617,8 @@ Action addTrain(CLI::App& app) {
   cmd->add_flag("--winograd", o->winograd,
                 "forward 3x3 stride-1 f32 convolutions (16+ channels per group) as Winograd F(2x2,3x3) (the "
                 "winograd pass; gradients stay direct; not yet the default)");
+  cmd->add_option("--winograd-tile", o->winogradTile, "output tile of --winograd (implied): 2 = F(2x2,3x3), 4 = F(4x4,3x3)")
+      ->check(CLI::IsMember({2, 4}));
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)")->check(CLI::Range(0, 1024));
   cmd->add_option("--seed", o->seed, "seed of the initial weights (built-ins), the shuffling, the augmentation and "
                                      "the dropout masks");

@@ -304,8 +304,8 @@ Error conv2dGradWeight(KernelBuilder& kb, const Node& op, const Binding& bind, c
   return Error::success();
 }
 
-// Winograd F(2x2, 3x3) transforms (ir/Winograd.h): sums of the term lists, +-1 as adds and
-// subtracts, 1/2 as a multiply.
+// Winograd F(m x m, 3x3) transforms (ir/Winograd.h): sums of the term lists, +-1 as adds and
+// subtracts, other coefficients as a multiply.
 Value* winogradSum(KernelBuilder& kb, const std::vector<winograd::Term>& terms, Type* t,
                    const std::function<Value*(int i, int j)>& in) {
   auto& b = kb.b();
@@ -320,9 +320,12 @@ Value* winogradSum(KernelBuilder& kb, const std::vector<winograd::Term>& terms, 
   return acc ? acc : kb.cf(0, t);
 }
 
+const winograd::Variant& variantOf(const Node& op) { return *winograd::variant(op.attrs().getInt("tile")); }
+
 // Work item = one output channel m; u[t * M + m][c] for every c and point t.
 Error winogradFilter(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
   auto& b = kb.b();
+  const winograd::Variant& wv = variantOf(op);
   const Shape& ws = op.input(0)->type().shape;
   int64_t M = ws[0], Cg = ws[1];
   DType wt = op.input(0)->type().dtype, ut = op.output()->type().dtype;
@@ -335,8 +338,8 @@ Error winogradFilter(KernelBuilder& kb, const Node& op, const Binding& bind, con
       for (int i = 0; i < 3; ++i)
         for (int j = 0; j < 3; ++j)
           g[i][j] = kb.load(wt, kb.buffer(bind.in[0]), b.CreateAdd(base, kb.c64(i * 3 + j)), t);
-      for (int p = 0; p < winograd::kPoints; ++p) {
-        Value* v = winogradSum(kb, winograd::filterTerms(p), t, [&](int i, int j) { return g[i][j]; });
+      for (int p = 0; p < wv.points(); ++p) {
+        Value* v = winogradSum(kb, winograd::filterTerms(wv, p), t, [&](int i, int j) { return g[i][j]; });
         Value* flat = b.CreateAdd(b.CreateMul(b.CreateAdd(kb.c64(p * M), m), kb.c64(Cg)), c);
         kb.store(ut, kb.buffer(bind.out), flat, epi.apply(kb, v, flat, op.output()->type().shape));
       }
@@ -345,13 +348,16 @@ Error winogradFilter(KernelBuilder& kb, const Node& op, const Binding& bind, con
   return Error::success();
 }
 
-// Work item = one (image, channel) plane; every tile's 4x4 window (zero outside the input).
+// Work item = one (image, channel) plane; every tile's a x a window (zero outside the input).
 Error winogradInput(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
   auto& b = kb.b();
+  const winograd::Variant& wv = variantOf(op);
+  const int A = wv.alpha;
   const Shape& xs = op.input(0)->type().shape;
   const auto& pad = op.attrs().getInts("pad");
   int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3];
-  int64_t TH = winograd::tiles(H + pad[0] + pad[2] - 2), TW = winograd::tiles(W + pad[1] + pad[3] - 2), P = N * TH * TW;
+  int64_t TH = winograd::tiles(H + pad[0] + pad[2] - 2, wv.m), TW = winograd::tiles(W + pad[1] + pad[3] - 2, wv.m);
+  int64_t P = N * TH * TW;
   DType xt = op.input(0)->type().dtype, vt = op.output()->type().dtype;
   Type* t = computeType(kb.ctx(), vt);
   kb.kernel().items = N * C;
@@ -361,24 +367,24 @@ Error winogradInput(KernelBuilder& kb, const Node& op, const Binding& bind, cons
     Value* plane = b.CreateMul(item, kb.c64(H * W));
     kb.loop(0, TH, [&](Value* th) {
       kb.loop(0, TW, [&](Value* tw) {
-        Value* d[4][4];
-        Value *rowOk[4], *row[4], *colOk[4], *col[4];
-        for (int i = 0; i < 4; ++i) {
-          Value* ih = b.CreateAdd(b.CreateMul(th, kb.c64(2)), kb.c64(i - pad[0]));
+        Value* d[winograd::kMaxAlpha][winograd::kMaxAlpha];
+        Value *rowOk[winograd::kMaxAlpha], *row[winograd::kMaxAlpha], *colOk[winograd::kMaxAlpha], *col[winograd::kMaxAlpha];
+        for (int i = 0; i < A; ++i) {
+          Value* ih = b.CreateAdd(b.CreateMul(th, kb.c64(wv.m)), kb.c64(i - pad[0]));
           rowOk[i] = b.CreateICmpULT(ih, kb.c64(H));
           row[i] = b.CreateSelect(rowOk[i], ih, kb.c64(0));
-          Value* iw = b.CreateAdd(b.CreateMul(tw, kb.c64(2)), kb.c64(i - pad[1]));
+          Value* iw = b.CreateAdd(b.CreateMul(tw, kb.c64(wv.m)), kb.c64(i - pad[1]));
           colOk[i] = b.CreateICmpULT(iw, kb.c64(W));
           col[i] = b.CreateSelect(colOk[i], iw, kb.c64(0));
         }
-        for (int i = 0; i < 4; ++i)
-          for (int j = 0; j < 4; ++j) {
+        for (int i = 0; i < A; ++i)
+          for (int j = 0; j < A; ++j) {
             Value* idx = b.CreateAdd(plane, b.CreateAdd(b.CreateMul(row[i], kb.c64(W)), col[j]));
             d[i][j] = b.CreateSelect(b.CreateAnd(rowOk[i], colOk[j]), kb.load(xt, kb.buffer(bind.in[0]), idx, t), kb.cf(0, t));
           }
         Value* tile = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.c64(TH)), th), kb.c64(TW)), tw);
-        for (int p = 0; p < winograd::kPoints; ++p) {
-          Value* v = winogradSum(kb, winograd::inputTerms(p), t, [&](int i, int j) { return d[i][j]; });
+        for (int p = 0; p < wv.points(); ++p) {
+          Value* v = winogradSum(kb, winograd::inputTerms(wv, p), t, [&](int i, int j) { return d[i][j]; });
           Value* flat = b.CreateAdd(b.CreateMul(b.CreateAdd(kb.c64(p * C), c), kb.c64(P)), tile);
           kb.store(vt, kb.buffer(bind.out), flat, epi.apply(kb, v, flat, op.output()->type().shape));
         }
@@ -388,12 +394,13 @@ Error winogradInput(KernelBuilder& kb, const Node& op, const Binding& bind, cons
   return Error::success();
 }
 
-// Work item = one (image, channel) output plane; each tile's 2x2 outputs (+ bias, epilogue).
+// Work item = one (image, channel) output plane; each tile's m x m outputs (+ bias, epilogue).
 Error winogradOutput(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
   auto& b = kb.b();
+  const winograd::Variant& wv = variantOf(op);
   const Shape& ys = op.output()->type().shape;
   int64_t N = ys[0], M = ys[1], OH = ys[2], OW = ys[3];
-  int64_t TH = winograd::tiles(OH), TW = winograd::tiles(OW), P = N * TH * TW;
+  int64_t TH = winograd::tiles(OH, wv.m), TW = winograd::tiles(OW, wv.m), P = N * TH * TW;
   DType pt = op.input(0)->type().dtype, yt = op.output()->type().dtype;
   Type* t = computeType(kb.ctx(), yt);
   kb.kernel().items = N * M;
@@ -404,22 +411,23 @@ Error winogradOutput(KernelBuilder& kb, const Node& op, const Binding& bind, con
     kb.loop(0, TH, [&](Value* th) {
       kb.loop(0, TW, [&](Value* tw) {
         Value* tile = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.c64(TH)), th), kb.c64(TW)), tw);
-        Value* pts[winograd::kPoints];
-        for (int p = 0; p < winograd::kPoints; ++p)
+        Value* pts[winograd::kMaxAlpha * winograd::kMaxAlpha];
+        for (int p = 0; p < wv.points(); ++p)
           pts[p] = kb.load(pt, kb.buffer(bind.in[0]), b.CreateAdd(b.CreateMul(b.CreateAdd(kb.c64(p * M), m), kb.c64(P)), tile), t);
-        for (int i = 0; i < winograd::kOut; ++i)
-          for (int j = 0; j < winograd::kOut; ++j) {
-            Value* oh = b.CreateAdd(b.CreateMul(th, kb.c64(2)), kb.c64(i));
-            Value* ow = b.CreateAdd(b.CreateMul(tw, kb.c64(2)), kb.c64(j));
+        for (int i = 0; i < wv.m; ++i)
+          for (int j = 0; j < wv.m; ++j) {
+            Value* oh = b.CreateAdd(b.CreateMul(th, kb.c64(wv.m)), kb.c64(i));
+            Value* ow = b.CreateAdd(b.CreateMul(tw, kb.c64(wv.m)), kb.c64(j));
             auto emit = [&] {
-              Value* v = winogradSum(kb, winograd::outputTerms(i, j), t, [&](int a, int c) { return pts[a * 4 + c]; });
+              Value* v = winogradSum(kb, winograd::outputTerms(wv, i, j), t,
+                                     [&](int a, int c) { return pts[a * wv.alpha + c]; });
               if (bias)
                 v = b.CreateFAdd(v, bias);
               Value* flat = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(item, kb.c64(OH)), oh), kb.c64(OW)), ow);
               kb.store(yt, kb.buffer(bind.out), flat, epi.apply(kb, v, flat, ys));
             };
-            // Only the last row / column of tiles of an odd extent reaches past the output.
-            bool rowEdge = i == 1 && OH % 2, colEdge = j == 1 && OW % 2;
+            // Only the last row / column of tiles can reach past an extent that m does not divide.
+            bool rowEdge = OH % wv.m && i >= OH % wv.m, colEdge = OW % wv.m && j >= OW % wv.m;
             if (rowEdge || colEdge)
               kb.ifThen(b.CreateAnd(b.CreateICmpULT(oh, kb.c64(OH)), b.CreateICmpULT(ow, kb.c64(OW))), emit);
             else

@@ -229,8 +229,8 @@ Error conv2dGradWeight(KernelSource& ks, const Node& op, const Binding& bind, co
   return Error::success();
 }
 
-// Winograd F(2x2, 3x3) transforms (ir/Winograd.h): one thread per filter pair, input tile or
-// output tile; each point a sum of the term list, written out (no zero terms, 1/2 as a multiply).
+// Winograd F(m x m, 3x3) transforms (ir/Winograd.h): one thread per filter pair, input tile or
+// output tile; each point a sum of the term list, written out (no zero terms, +-1 as adds).
 std::string winogradSum(const std::vector<winograd::Term>& terms, const std::function<std::string(int, int)>& in,
                         const std::string& t) {
   std::string e;
@@ -242,7 +242,14 @@ std::string winogradSum(const std::vector<winograd::Term>& terms, const std::fun
   return e.empty() ? literal(0, t) : "(" + e + ")";
 }
 
+const winograd::Variant& variantOf(const Node& op) { return *winograd::variant(op.attrs().getInt("tile")); }
+
 Error winogradFilter(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const winograd::Variant& wv = variantOf(op);
+  // TF32 rounds the transformed values to 10 bits; F(4x4)'s coefficients (up to 8 and 1/24) then
+  // cost about 1% of the outputs' scale in the emulator (F(2x2): under 0.1%).
+  if (wv.m == 4 && ks.target().precision == CudaPrecision::TF32)
+    return makeError("Winograd F(4x4,3x3) loses about 1% with TF32 products: use --winograd-tile 2, or --precision f32");
   const Shape& ws = op.input(0)->type().shape;
   int64_t M = ws[0], Cg = ws[1], n = M * Cg;
   std::string t = computeType(op.output()->type().dtype);
@@ -251,8 +258,8 @@ Error winogradFilter(KernelSource& ks, const Node& op, const Binding& bind, cons
   b += fmt::format("    const i64 m = o / {}, c = o % {};\n", Cg, Cg);
   for (int i = 0; i < 9; ++i)
     b += fmt::format("    const {} g{} = {};\n", t, i, ks.load(bind.in[0], fmt::format("o * 9 + {}", i), t));
-  for (int p = 0; p < winograd::kPoints; ++p) {
-    std::string v = winogradSum(winograd::filterTerms(p), [](int i, int j) { return fmt::format("g{}", i * 3 + j); }, t);
+  for (int p = 0; p < wv.points(); ++p) {
+    std::string v = winogradSum(winograd::filterTerms(wv, p), [](int i, int j) { return fmt::format("g{}", i * 3 + j); }, t);
     std::string flat = fmt::format("({}ll + m) * {} + c", p * M, Cg);
     b += fmt::format("    {{ const i64 u = {}; {} }}\n", flat,
                      ks.store(bind.out, "u", epi.apply(ks, v, "u", op.output()->type().shape, t)));
@@ -263,59 +270,66 @@ Error winogradFilter(KernelSource& ks, const Node& op, const Binding& bind, cons
 }
 
 Error winogradInput(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const winograd::Variant& wv = variantOf(op);
   const Shape& xs = op.input(0)->type().shape;
   const auto& pad = op.attrs().getInts("pad");
   int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3];
-  int64_t TH = winograd::tiles(H + pad[0] + pad[2] - 2), TW = winograd::tiles(W + pad[1] + pad[3] - 2), P = N * TH * TW;
-  int64_t n = N * C * TH * TW;
+  int64_t TH = winograd::tiles(H + pad[0] + pad[2] - 2, wv.m), TW = winograd::tiles(W + pad[1] + pad[3] - 2, wv.m);
+  int64_t P = N * TH * TW, n = N * C * TH * TW;
   std::string t = computeType(op.output()->type().dtype);
   std::string& b = ks.body;
   b += gridLoop(n);
   b += fmt::format("    const i64 tw = o % {}, th = o / {} % {}, c = o / {} % {}, img = o / {};\n", TW, TW, TH, TH * TW, C,
                    C * TH * TW);
   b += fmt::format("    const i64 plane = (img * {} + c) * {}, tile = (img * {} + th) * {} + tw;\n", C, H * W, TH, TW);
-  b += fmt::format("    const int h0 = (int)th * 2 - {}, w0 = (int)tw * 2 - {};\n", pad[0], pad[1]);
-  b += fmt::format("    {} d[4][4];\n", t);
-  b += "    #pragma unroll\n    for (int i = 0; i < 4; ++i)\n      #pragma unroll\n      for (int j = 0; j < 4; ++j) {\n";
+  b += fmt::format("    const int h0 = (int)th * {} - {}, w0 = (int)tw * {} - {};\n", wv.m, pad[0], wv.m, pad[1]);
+  b += fmt::format("    {} d[{}][{}];\n", t, wv.alpha, wv.alpha);
+  b += fmt::format("    #pragma unroll\n    for (int i = 0; i < {0}; ++i)\n      #pragma unroll\n      for (int j = 0; j < {0}; ++j) {{\n",
+                   wv.alpha);
   b += fmt::format("        const int ih = h0 + i, iw = w0 + j;\n        d[i][j] = ((unsigned)ih < {}u && (unsigned)iw < {}u) ? "
                    "{} : ({})0;\n      }}\n",
                    H, W, ks.load(bind.in[0], fmt::format("plane + ih * {} + iw", W), t), t);
-  for (int p = 0; p < winograd::kPoints; ++p) {
-    std::string v = winogradSum(winograd::inputTerms(p), [](int i, int j) { return fmt::format("d[{}][{}]", i, j); }, t);
+  for (int p = 0; p < wv.points(); ++p) {
+    std::string v = winogradSum(winograd::inputTerms(wv, p), [](int i, int j) { return fmt::format("d[{}][{}]", i, j); }, t);
     b += fmt::format("    {{ const i64 v = ({}ll + c) * {} + tile; {} }}\n", p * C, P,
                      ks.store(bind.out, "v", epi.apply(ks, v, "v", op.output()->type().shape, t)));
   }
   b += "  }\n";
-  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "winograd_input: one thread per 4x4 input tile");
+  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0,
+            fmt::format("winograd_input: one thread per {0}x{0} input tile", wv.alpha));
   return Error::success();
 }
 
 Error winogradOutput(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const winograd::Variant& wv = variantOf(op);
   const Shape& ys = op.output()->type().shape;
   int64_t N = ys[0], M = ys[1], OH = ys[2], OW = ys[3];
-  int64_t TH = winograd::tiles(OH), TW = winograd::tiles(OW), P = N * TH * TW, n = N * M * TH * TW;
+  int64_t TH = winograd::tiles(OH, wv.m), TW = winograd::tiles(OW, wv.m), P = N * TH * TW, n = N * M * TH * TW;
   std::string t = computeType(op.output()->type().dtype);
   std::string& b = ks.body;
   b += gridLoop(n);
   b += fmt::format("    const i64 tw = o % {}, th = o / {} % {}, m = o / {} % {}, img = o / {};\n", TW, TW, TH, TH * TW, M,
                    M * TH * TW);
   b += fmt::format("    const i64 tile = (img * {} + th) * {} + tw;\n", TH, TW);
-  b += fmt::format("    {} p[16];\n    #pragma unroll\n    for (int q = 0; q < 16; ++q) p[q] = {};\n", t,
-                   ks.load(bind.in[0], fmt::format("(q * {}ll + m) * {} + tile", M, P), t));
+  b += fmt::format("    {} p[{}];\n    #pragma unroll\n    for (int q = 0; q < {}; ++q) p[q] = {};\n", t, wv.points(),
+                   wv.points(), ks.load(bind.in[0], fmt::format("(q * {}ll + m) * {} + tile", M, P), t));
   b += fmt::format("    const {} bias = {};\n", t, op.numInputs() > 1 ? ks.load(bind.in[1], "m", t) : "(" + t + ")0");
-  for (int i = 0; i < winograd::kOut; ++i)
-    for (int j = 0; j < winograd::kOut; ++j) {
-      std::string v = winogradSum(winograd::outputTerms(i, j), [](int a, int c) { return fmt::format("p[{}]", a * 4 + c); }, t);
-      bool rowEdge = i == 1 && OH % 2, colEdge = j == 1 && OW % 2;
-      std::string guard = rowEdge && colEdge ? fmt::format("if (th * 2 + 1 < {} && tw * 2 + 1 < {}) ", OH, OW)
-                          : rowEdge          ? fmt::format("if (th * 2 + 1 < {}) ", OH)
-                          : colEdge          ? fmt::format("if (tw * 2 + 1 < {}) ", OW)
+  for (int i = 0; i < wv.m; ++i)
+    for (int j = 0; j < wv.m; ++j) {
+      std::string v =
+          winogradSum(winograd::outputTerms(wv, i, j), [&](int a, int c) { return fmt::format("p[{}]", a * wv.alpha + c); }, t);
+      // Only the last row / column of tiles can reach past an extent that m does not divide.
+      bool rowEdge = OH % wv.m && i >= OH % wv.m, colEdge = OW % wv.m && j >= OW % wv.m;
+      std::string guard = rowEdge && colEdge ? fmt::format("if (th * {} + {} < {} && tw * {} + {} < {}) ", wv.m, i, OH, wv.m, j, OW)
+                          : rowEdge          ? fmt::format("if (th * {} + {} < {}) ", wv.m, i, OH)
+                          : colEdge          ? fmt::format("if (tw * {} + {} < {}) ", wv.m, j, OW)
                                              : "";
-      b += fmt::format("    {}{{ const i64 y = ((img * {} + m) * {} + th * 2 + {}) * {} + tw * 2 + {}; {} }}\n", guard, M, OH, i,
-                       OW, j, ks.store(bind.out, "y", epi.apply(ks, "(" + v + " + bias)", "y", ys, t)));
+      b += fmt::format("    {}{{ const i64 y = ((img * {} + m) * {} + th * {} + {}) * {} + tw * {} + {}; {} }}\n", guard, M, OH,
+                       wv.m, i, OW, wv.m, j, ks.store(bind.out, "y", epi.apply(ks, "(" + v + " + bias)", "y", ys, t)));
     }
   b += "  }\n";
-  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0, "winograd_output: one thread per 2x2 output tile");
+  ks.finish({gridFor(n, 256, ks.target()), 1, 1}, 256, 0,
+            fmt::format("winograd_output: one thread per {0}x{0} output tile", wv.m));
   return Error::success();
 }
 
