@@ -2,9 +2,9 @@
 #include "tools/sinter/Commands.h"
 
 #include "passes/PassManager.h"
+#include "runtime/reference/Interpreter.h"
 
 #include <algorithm>
-#include "runtime/reference/Interpreter.h"
 
 namespace sinter::cli {
 
@@ -28,8 +28,8 @@ void PipelineFlags::add(CLI::App& cmd, bool withPipelineFlag) {
                "Winograd F(2x2,3x3) (fewer multiplies, different rounding; not yet the default)")
       ->group(g);
   cmd.add_option("--winograd-tile", winogradTile,
-                 "output tile of --winograd (implied): 2 = F(2x2,3x3), 4 = F(4x4,3x3) (2.25x fewer multiplies than "
-                 "F(2x2) per tile, larger rounding errors)")
+                 "output tile of --winograd (implied): 2 = F(2x2,3x3), 2.25x fewer multiplies per output than direct; "
+                 "4 = F(4x4,3x3), 4x fewer, larger rounding errors, f32 only on cuda")
       ->check(CLI::IsMember({2, 4}))
       ->group(g);
 }

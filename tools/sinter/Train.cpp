@@ -291,11 +291,12 @@ Error train(const TrainOpts& o) {
   opt.momentum = o.momentum;
   opt.weightDecay = o.weightDecay;
   progress("building the training graph ...");
+  const int winogradTile = o.winogradTile ? o.winogradTile : o.winograd ? 2 : 0; // 0: no winograd pass
   auto trainGraph = (*forward)->clone();
-  if (Error e = runPasses(*trainGraph, true, opt, st.seed, o.winogradTile ? o.winogradTile : o.winograd ? 2 : 0))
+  if (Error e = runPasses(*trainGraph, true, opt, st.seed, winogradTile))
     return e.context(o.model);
   auto evalGraph = (*forward)->clone();
-  if (Error e = runPasses(*evalGraph, false, opt, st.seed, o.winogradTile ? o.winogradTile : o.winograd ? 2 : 0))
+  if (Error e = runPasses(*evalGraph, false, opt, st.seed, winogradTile))
     return e.context(o.model);
   progressDone();
   std::shared_ptr<const Graph> trainShared(std::move(trainGraph)), evalShared(std::move(evalGraph));
@@ -617,8 +618,11 @@ Action addTrain(CLI::App& app) {
   cmd->add_flag("--winograd", o->winograd,
                 "forward 3x3 stride-1 f32 convolutions (16+ channels per group) as Winograd F(2x2,3x3) (the "
                 "winograd pass; gradients stay direct; not yet the default)");
-  cmd->add_option("--winograd-tile", o->winogradTile, "output tile of --winograd (implied): 2 = F(2x2,3x3), 4 = F(4x4,3x3)")
-      ->check(CLI::IsMember({2, 4}));
+  cmd->add_option("--winograd-tile", o->winogradTile,
+                  "output tile of --winograd (implied): 2 = F(2x2,3x3); 4 = F(4x4,3x3), fewer multiplies, larger "
+                  "rounding errors, f32 only on cuda")
+      ->check(CLI::IsMember({2, 4}))
+      ->default_str("2");
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)")->check(CLI::Range(0, 1024));
   cmd->add_option("--seed", o->seed, "seed of the initial weights (built-ins), the shuffling, the augmentation and "
                                      "the dropout masks");
