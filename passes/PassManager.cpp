@@ -30,7 +30,8 @@ const PassInfo* findPass(std::string_view name) {
 std::vector<std::string> defaultPipeline(bool training) {
   std::vector<std::string> p = {"verify", "infer-shapes", "fold-constants", "canonicalize", "dce", "cse"};
   if (!training)
-    p.push_back("remove-dropout");
+    for (const char* name : {"remove-dropout", "fold-batch-norm", "fold-params"})
+      p.push_back(name);
   else
     for (const char* name : {"add-loss", "autodiff", "optimizer", "cse"})
       p.push_back(name);

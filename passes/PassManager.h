@@ -32,6 +32,10 @@ struct PassContext {
   /// add-loss: when set, every dropout's Philox key (its `seed` attribute) becomes this value,
   /// so a training run's seed decides its masks.
   std::optional<uint64_t> dropoutSeed;
+  /// The parameters keep the values they hold now (inference compiled for its weights): passes
+  /// may compute with them (fold-batch-norm, fold-params). False where they change after
+  /// compilation: training steps, and graphs whose parameters are set again by name.
+  bool frozenParams = false;
   /// winograd: the output tile side m of F(m x m, 3x3), 2 or 4.
   int winogradTile = 2;
 };

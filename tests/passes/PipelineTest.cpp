@@ -170,7 +170,7 @@ TEST(Pipeline, FlagsStopPrintAndRejectUnknownPasses) {
   bad.stopAfter = "fuse-everything";
   EXPECT_EQ(checkPipeline(defaultPipeline(false), bad).message(),
             "--stop-after: unknown pass 'fuse-everything' (passes: verify, infer-shapes, fold-constants, "
-            "canonicalize, dce, cse, remove-dropout, winograd, fuse, plan-memory, add-loss, autodiff, optimizer)");
+            "canonicalize, dce, cse, remove-dropout, fold-batch-norm, fold-params, winograd, fuse, plan-memory, add-loss, autodiff, optimizer)");
   bad.stopAfter = "remove-dropout";
   EXPECT_EQ(checkPipeline(defaultPipeline(true), bad).message(),
             "--stop-after: pass 'remove-dropout' is not in the pipeline (verify,infer-shapes,fold-constants,"

@@ -331,7 +331,7 @@ TEST_F(Cli, PassFlagsOnARealModel) {
   EXPECT_NE(timed.out.find("// ----- pass timing -----"), std::string::npos);
   Result list = sinter("dump --list-passes");
   EXPECT_NE(list.out.find("default pipeline: verify,infer-shapes,fold-constants,canonicalize,dce,cse,remove-dropout,"
-                          "fuse,dce,plan-memory"), std::string::npos) << list.out;
+                          "fold-batch-norm,fold-params,fuse,dce,plan-memory"), std::string::npos) << list.out;
   Result bad = sinter("dump alexnet --stop-after=nope");
   EXPECT_EQ(bad.code, 1);
   EXPECT_EQ(bad.err.rfind("error: --stop-after: unknown pass 'nope' (passes: verify, ", 0), 0u) << bad.err;
@@ -342,7 +342,9 @@ TEST_F(Cli, WinogradFlagRewritesThe3x3Convolutions) {
     EXPECT_NE(sinter(std::string(cmd) + " --help").out.find("--winograd"), std::string::npos) << cmd;
   Result c = sinter("compile alexnet --batch 128 --winograd");
   ASSERT_EQ(c.code, 0) << c.err;
-  EXPECT_NE(c.out.find("total: 21 kernels"), std::string::npos) << c.out; // conv3-5: four kernels each
+  // conv3-5: three kernels each; fold-params transforms the filters once, at compile time.
+  EXPECT_NE(c.out.find("total: 18 kernels"), std::string::npos) << c.out;
+  EXPECT_EQ(c.out.find("winograd_filter"), std::string::npos) << c.out;
   EXPECT_NE(c.out.find("winograd_output+relu"), std::string::npos) << c.out;
   Result d = sinter("dump alexnet --winograd --stop-after=winograd");
   ASSERT_EQ(d.code, 0) << d.err;

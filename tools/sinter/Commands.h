@@ -39,6 +39,10 @@ struct PipelineFlags {
   void list() const;
   /// The pass list these flags select.
   std::vector<std::string> cmdPasses() const;
+  /// Whether a built-in model's weights change the kernels these passes make: fold-params
+  /// computes winograd's filter transforms from them (built-ins have no batch norm to fold).
+  /// `compile` and `dump` generate a built-in's weights only then.
+  bool foldsBuiltinWeights() const { return !training && (winograd || winogradTile); }
 };
 
 /// Start of dump/run/compile: --list-passes prints the passes and ends the command (true); a

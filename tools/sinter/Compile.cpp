@@ -141,7 +141,8 @@ Action addCompile(CLI::App& app) {
     auto done = listPassesOrRequireModel(o->pipeline, o->model);
     if (!done || *done)
       return done ? Error::success() : done.error();
-    auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/false, o->pipeline.training);
+    auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/o->pipeline.foldsBuiltinWeights(),
+                       o->pipeline.training);
     if (!g)
       return g.error();
     SINTER_CHECK(o->pipeline.run(**g, [](const std::string& s) { fmt::print("{}", s); }));

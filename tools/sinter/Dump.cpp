@@ -34,7 +34,8 @@ Action addDump(CLI::App& app) {
     auto done = listPassesOrRequireModel(o->pipeline, o->model);
     if (!done || *done)
       return done ? Error::success() : done.error();
-    auto g = loadModel(o->model, o->builtin, *cmd, /*weights=*/!o->saveWeights.empty(), o->pipeline.training);
+    bool weights = !o->saveWeights.empty() || o->pipeline.foldsBuiltinWeights();
+    auto g = loadModel(o->model, o->builtin, *cmd, weights, o->pipeline.training);
     if (!g)
       return g.error();
     std::string dumps;

@@ -24,7 +24,7 @@ void PipelineFlags::add(CLI::App& cmd, bool withPipelineFlag) {
   cmd.add_flag("--list-passes", listPasses, "list the passes and the default pipeline, then exit")->group(g);
   cmd.add_flag("--train", training, "treat the model as a training graph (keeps dropout)")->group(g);
   cmd.add_flag("--winograd", winograd,
-               "add the winograd pass before fuse: 3x3 stride-1 f32 convolutions with 16+ channels per group as "
+               "add the winograd pass before fold-params: 3x3 stride-1 f32 convolutions with 16+ channels per group as "
                "Winograd F(2x2,3x3) (fewer multiplies, different rounding; not yet the default)")
       ->group(g);
   cmd.add_option("--winograd-tile", winogradTile,
@@ -59,6 +59,7 @@ Error PipelineFlags::run(Graph& g, const std::function<void(const std::string&)>
   PassContext ctx;
   ctx.evaluate = evaluateNode;
   ctx.training = training;
+  ctx.frozenParams = !training; // the CLI compiles for the weights it holds (fold-params)
   if (winogradTile)
     ctx.winogradTile = winogradTile;
   auto r = runPipeline(g, list, ctx, o);
@@ -70,8 +71,11 @@ Error PipelineFlags::run(Graph& g, const std::function<void(const std::string&)>
 std::vector<std::string> PipelineFlags::cmdPasses() const {
   std::vector<std::string> list = passes.empty() ? defaultPipeline(training) : splitList(passes);
   if ((winograd || winogradTile) && std::find(list.begin(), list.end(), "winograd") == list.end()) {
-    // Before fuse (so ReLU joins the output transform), else before plan-memory, else last.
-    auto at = std::find(list.begin(), list.end(), "fuse");
+    // Before fold-params (which then transforms the filters once), else before fuse (so ReLU
+    // joins the output transform), else before plan-memory, else last.
+    auto at = std::find(list.begin(), list.end(), "fold-params");
+    if (at == list.end())
+      at = std::find(list.begin(), list.end(), "fuse");
     if (at == list.end())
       at = std::find(list.begin(), list.end(), "plan-memory");
     list.insert(at, "winograd");

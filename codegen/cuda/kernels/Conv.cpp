@@ -244,12 +244,18 @@ std::string winogradSum(const std::vector<winograd::Term>& terms, const std::fun
 
 const winograd::Variant& variantOf(const Node& op) { return *winograd::variant(op.attrs().getInt("tile")); }
 
-Error winogradFilter(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
-  const winograd::Variant& wv = variantOf(op);
-  // TF32 rounds the transformed values to 10 bits; F(4x4)'s coefficients (up to 8 and 1/24) then
-  // cost about 1% of the outputs' scale in the emulator (F(2x2): under 0.1%).
+// TF32 rounds the transformed values to 10 bits; F(4x4)'s coefficients (up to 8 and 1/24) then
+// cost about 1% of the outputs' scale in the emulator (F(2x2): under 0.1%). Checked by every
+// transform: the filter transform may have been folded into a parameter at compile time.
+Error refuseF4WithTf32(const KernelSource& ks, const winograd::Variant& wv) {
   if (wv.m == 4 && ks.target().precision == CudaPrecision::TF32)
     return makeError("Winograd F(4x4,3x3) loses about 1% with TF32 products: use --winograd-tile 2, or --precision f32");
+  return Error::success();
+}
+
+Error winogradFilter(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
+  const winograd::Variant& wv = variantOf(op);
+  SINTER_CHECK(refuseF4WithTf32(ks, wv));
   const Shape& ws = op.input(0)->type().shape;
   int64_t M = ws[0], Cg = ws[1], n = M * Cg;
   std::string t = computeType(op.output()->type().dtype);
@@ -271,6 +277,7 @@ Error winogradFilter(KernelSource& ks, const Node& op, const Binding& bind, cons
 
 Error winogradInput(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
   const winograd::Variant& wv = variantOf(op);
+  SINTER_CHECK(refuseF4WithTf32(ks, wv));
   const Shape& xs = op.input(0)->type().shape;
   const auto& pad = op.attrs().getInts("pad");
   int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3];
@@ -302,6 +309,7 @@ Error winogradInput(KernelSource& ks, const Node& op, const Binding& bind, const
 
 Error winogradOutput(KernelSource& ks, const Node& op, const Binding& bind, const Epilogue& epi) {
   const winograd::Variant& wv = variantOf(op);
+  SINTER_CHECK(refuseF4WithTf32(ks, wv));
   const Shape& ys = op.output()->type().shape;
   int64_t N = ys[0], M = ys[1], OH = ys[2], OW = ys[3];
   int64_t TH = winograd::tiles(OH, wv.m), TW = winograd::tiles(OW, wv.m), P = N * TH * TW, n = N * M * TH * TW;
