@@ -143,6 +143,32 @@ TEST(CpuKernels, GemmPathsMatchReference) {
       }
 }
 
+// Concat copies each operand's contiguous runs in chunks of 8192 elements: rows longer than a
+// chunk (chunk edges inside an operand's run), runs of one element (the last axis), the first
+// axis (one row), and many operands of different lengths (DenseNet's concats).
+TEST(CpuKernels, ConcatCopiesEveryOperandsRuns) {
+  struct Case {
+    std::vector<Shape> in;
+    int64_t axis;
+  };
+  const Case kCases[] = {
+      {{{2, 3, 40, 100}, {2, 1, 40, 100}, {2, 5, 40, 100}}, 1}, // rows of 36000: chunk edges inside runs
+      {{{3, 4, 1}, {3, 4, 2}, {3, 4, 1}}, -1},                 // runs of 1 and 2 elements
+      {{{1, 7000}, {2, 7000}}, 0},                              // one row of 21000
+      {{{2, 2, 3, 3}, {2, 4, 3, 3}, {2, 6, 3, 3}, {2, 8, 3, 3}, {2, 10, 3, 3}, {2, 12, 3, 3}}, 1},
+  };
+  for (const Case& c : kCases) {
+    GraphBuilder b("concat");
+    std::vector<Value*> xs;
+    for (size_t i = 0; i < c.in.size(); ++i)
+      xs.push_back(b.input(fmt::format("x{}", i), f32(c.in[i])));
+    Value* y = b.op(ops::Concat, xs, {{"axis", c.axis}}, "y");
+    auto g = b.finish({y});
+    ASSERT_TRUE(g) << g.error().message();
+    expectCpuMatchesReference(std::move(*g), 3, {0, 0}); // copies: exact
+  }
+}
+
 TEST(CpuKernels, LrnMaxPoolFusedMatchesReference) {
   GraphBuilder b("lrnpool");
   Value* x = b.input("x", f32({2, 7, 13, 13}));

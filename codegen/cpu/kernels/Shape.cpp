@@ -118,8 +118,12 @@ Error pad(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue
   return gatherCopy(kb, op, bind, epi, source);
 }
 
-// Concatenation: one kernel per operand would be cheaper; here each output element finds its
-// operand by the axis coordinate (operands are few).
+// Concatenation as copies of contiguous runs: an output row (one index of the axes before
+// `axis`) is every operand's run of len_k * inner elements, one after another. Work items are
+// chunks of kChunk elements of a row (so one image's concat still spreads over the threads);
+// each copies, from every operand whose run meets the chunk, the overlap: a plain contiguous
+// loop the vectoriser takes. (Finding each element's operand by its axis coordinate instead
+// loaded from every operand per element: DenseNet-121's 25-operand concats ran at 0.1 GB/s.)
 Error concat(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
   const Shape& out = op.output()->type().shape;
   int64_t axis = op.attrs().getInt("axis");
@@ -127,31 +131,32 @@ Error concat(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilo
     axis += static_cast<int64_t>(out.size());
   auto& b = kb.b();
   const TensorType& ot = op.output()->type();
-  int64_t n = ot.numel();
-  kb.kernel().items = chunks(n, kChunk);
-  Value* lo = b.CreateMul(kb.begin(), kb.c64(kChunk));
-  Value* hi = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateMul(kb.end(), kb.c64(kChunk)), kb.c64(n));
   auto outStrides = stridesOf(out);
-  int64_t inner = outStrides[axis];
+  int64_t inner = outStrides[axis], row = out[axis] * inner, rows = row ? ot.numel() / row : 0;
+  int64_t chunksPerRow = std::max<int64_t>(chunks(row, kChunk), 1); // (empty rows: no items)
+  kb.kernel().items = row ? rows * chunksPerRow : 0;
   Type* t = computeType(kb.ctx(), ot.dtype);
-  kb.loop(lo, hi, [&](Value* i) {
-    Value* a = b.CreateURem(b.CreateUDiv(i, kb.c64(inner)), kb.c64(out[axis]));
-    Value* outer = b.CreateUDiv(i, kb.c64(inner * out[axis]));
-    Value* rest = b.CreateURem(i, kb.c64(inner));
-    Value* v = kb.cf(0, t);
-    int64_t offset = 0;
+  kb.loop(kb.begin(), kb.end(), [&](Value* item) {
+    Value* r = b.CreateUDiv(item, kb.c64(chunksPerRow));
+    Value* c0 = b.CreateMul(b.CreateURem(item, kb.c64(chunksPerRow)), kb.c64(kChunk));
+    Value* c1 = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateAdd(c0, kb.c64(kChunk)), kb.c64(row));
+    Value* outRow = b.CreateMul(r, kb.c64(row));
+    int64_t start = 0;
     for (size_t k = 0; k < op.numInputs(); ++k) {
       const TensorType& it = op.input(k)->type();
-      int64_t len = it.shape[axis];
-      Value* in = b.CreateAnd(b.CreateICmpSGE(a, kb.c64(offset)), b.CreateICmpSLT(a, kb.c64(offset + len)));
-      Value* local = b.CreateSelect(in, b.CreateSub(a, kb.c64(offset)), kb.c64(0));
-      Value* src = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(outer, kb.c64(len)), local), kb.c64(inner)), rest);
-      src = b.CreateSelect(in, src, kb.c64(0));
-      v = b.CreateSelect(in, kb.load(it.dtype, kb.buffer(bind.in[k]), src, t), v);
-      offset += len;
+      int64_t run = it.shape[axis] * inner;
+      Value* lo = b.CreateBinaryIntrinsic(Intrinsic::smax, c0, kb.c64(start));
+      Value* hi = b.CreateBinaryIntrinsic(Intrinsic::smin, c1, kb.c64(start + run));
+      // Operand element = r * run + (j - start).
+      Value* inBase = b.CreateSub(b.CreateMul(r, kb.c64(run)), kb.c64(start));
+      kb.loop(lo, hi, [&](Value* j) {
+        Value* dst = b.CreateAdd(outRow, j);
+        Value* v = kb.load(it.dtype, kb.buffer(bind.in[k]), b.CreateAdd(inBase, j), t);
+        kb.store(ot.dtype, kb.buffer(bind.out), dst, epi.apply(kb, v, dst, out));
+      }, "j");
+      start += run;
     }
-    kb.store(ot.dtype, kb.buffer(bind.out), i, epi.apply(kb, v, i, out));
-  });
+  }, "chunk");
   return Error::success();
 }
 
