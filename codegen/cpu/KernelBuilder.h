@@ -56,6 +56,12 @@ public:
   void loop(int64_t lo, int64_t hi, const std::function<void(llvm::Value*)>& body, const char* name = "i") {
     loop(c64(lo), c64(hi), body, name);
   }
+  /// A loop whose iterations touch disjoint elements, or the same element of an operand the
+  /// result overwrites in place (elementwise kernels): its memory accesses are marked parallel
+  /// (llvm.loop.parallel_accesses), so the vectoriser needs no runtime overlap check, which an
+  /// in-place result (output buffer == operand buffer) would always fail, leaving the loop scalar.
+  void parallelLoop(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body,
+                    const char* name = "i");
   /// Loop whose body carries values (accumulators) from one iteration to the next.
   std::vector<llvm::Value*> loopCarry(llvm::Value* lo, llvm::Value* hi, std::vector<llvm::Value*> init,
                                       const std::function<std::vector<llvm::Value*>(llvm::Value*,
@@ -78,6 +84,8 @@ public:
   llvm::Value* scalar(const ScalarExpr& e, const std::vector<llvm::Value*>& args, llvm::Type* t);
   /// A call to a libm/LLVM math function of one or two arguments, by the table's name.
   llvm::Value* math(std::string_view fn, std::vector<llvm::Value*> args);
+  /// exp of an f32 value as straight-line arithmetic (no libm call), so loops over it vectorise.
+  llvm::Value* expF32(llvm::Value* x);
 
   /// Returns error `message` from the kernel when `cond` holds.
   void failIf(llvm::Value* cond, const std::string& message);
@@ -91,6 +99,7 @@ private:
   CpuTarget target_;
   llvm::IRBuilder<> b_;
   llvm::Function* fn_;
+  llvm::Instruction* lastBackedge_ = nullptr; ///< the latch branch of the last loop built
   llvm::Value *begin_, *end_, *scratch_, *persistent_;
   std::vector<llvm::Value*> ptrs_;
 };

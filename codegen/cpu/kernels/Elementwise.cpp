@@ -35,13 +35,14 @@ Type* commonType(KernelBuilder& kb, const Node& op) {
   return all ? kb.f32() : kb.f64();
 }
 
-// Loops over this item's chunk of the result's elements.
+// Loops over this item's chunk of the result's elements (a parallel loop: the result may
+// overwrite an operand of its own shape in place, element i by element i).
 void forChunk(KernelBuilder& kb, int64_t n, const std::function<void(llvm::Value*)>& body) {
   auto& b = kb.b();
   kb.kernel().items = chunks(n, kChunk);
   Value* lo = b.CreateMul(kb.begin(), kb.c64(kChunk));
   Value* hi = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateMul(kb.end(), kb.c64(kChunk)), kb.c64(n));
-  kb.loop(lo, hi, body);
+  kb.parallelLoop(lo, hi, body);
 }
 
 Error elementwise(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi) {
