@@ -5,7 +5,7 @@
 //   so the layer is one conv2d (whose epilogue then takes the ReLU or residual add) instead of
 //   a conv2d and a full pass over its output;
 // - elsewhere (after a concat or a pooling, as in DenseNet's BN-ReLU-conv), it becomes
-//   x * s + (bias - mean * s) with both per-channel factors shaped [C, 1, ...], an elementwise
+//   x * s + (bias - mean * s) with both per-channel factors shaped [1, C, 1, ...], an elementwise
 //   chain that fuses with the ReLU after it into one kernel.
 // The arithmetic is written as ordinary nodes over the parameters, which fold-params, run next,
 // evaluates once into new parameters: the rewrite needs no numerics of its own, and without
