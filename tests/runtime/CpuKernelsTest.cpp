@@ -169,6 +169,28 @@ TEST(CpuKernels, ConcatCopiesEveryOperandsRuns) {
   }
 }
 
+// Transpose, slice and pad walk output rows (the last dimension) with the leading coordinates
+// decoded once per row: long rows, rows of one element, a channel shuffle, strided and negative
+// slices, and each pad mode.
+TEST(CpuKernels, RowWiseCopiesMatchReference) {
+  auto one = [](Shape xs, const OpDef& op, Attrs attrs) {
+    GraphBuilder b("copy");
+    Value* x = b.input("x", f32(xs));
+    auto g = b.finish({b.op(op, {x}, std::move(attrs), "y")});
+    EXPECT_TRUE(g) << g.error().message();
+    expectCpuMatchesReference(std::move(*g), 5, {0, 0}); // copies: exact
+  };
+  one({2, 3, 4, 9000}, ops::Transpose, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}}); // shuffle-like, long rows
+  one({3, 20000}, ops::Transpose, {{"perm", std::vector<int64_t>{1, 0}}});           // rows of 3
+  one({4, 5, 6}, ops::Transpose, {{"perm", std::vector<int64_t>{2, 0, 1}}});         // last axis moved first
+  one({6, 10001}, ops::Slice, {{"starts", std::vector<int64_t>{1, 2}}, {"ends", std::vector<int64_t>{6, 9999}},
+                               {"steps", std::vector<int64_t>{2, 3}}});
+  one({5, 40}, ops::Slice, {{"starts", std::vector<int64_t>{-1}}, {"ends", std::vector<int64_t>{-41}},
+                            {"axes", std::vector<int64_t>{1}}, {"steps", std::vector<int64_t>{-2}}});
+  for (const char* mode : {"constant", "reflect", "edge"})
+    one({2, 3, 9000}, ops::Pad, {{"pads", std::vector<int64_t>{0, 1, 2, 0, 2, 3}}, {"mode", std::string(mode)}});
+}
+
 // The CPU's own f32 exp (vectorised arithmetic, not libm) over its whole range: within 1 ulp of
 // exp rounded from double where the result is normal (it computes in double and rounds once:
 // within about 0.5 ulp), within one subnormal step below that,

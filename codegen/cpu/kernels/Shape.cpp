@@ -21,35 +21,50 @@ std::vector<int64_t> stridesOf(const Shape& s) {
   return st;
 }
 
-// For every output element (chunked over work items): dst[i] = src[sourceIndex(coords of i)].
-// `source` returns the source buffer's element index, or null to store `fill` instead.
+// For every output element: dst[i] = src[sourceIndex(coords of i)]. `source` returns the source
+// buffer's element index, or null to store `fill` instead. Work items are chunks of output rows
+// (the last dimension); each row's leading coordinates are decoded once, and the inner loop runs
+// along the row with only the last coordinate changing, so the rest of `source`'s arithmetic is
+// loop-invariant and hoisted (decoding every element's coordinates by division made ShuffleNet's
+// channel-shuffle transposes and slices a third of its step).
 Error gatherCopy(KernelBuilder& kb, const Node& op, const Binding& bind, const Epilogue& epi,
                  const std::function<std::pair<Value*, size_t>(const std::vector<Value*>& coords)>& source,
                  std::optional<double> fill = std::nullopt) {
   auto& b = kb.b();
   const TensorType& out = op.output()->type();
-  int64_t n = out.numel();
-  kb.kernel().items = chunks(n, kChunk);
-  Value* lo = b.CreateMul(kb.begin(), kb.c64(kChunk));
-  Value* hi = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateMul(kb.end(), kb.c64(kChunk)), kb.c64(n));
+  const size_t rank = out.shape.size();
+  const int64_t last = rank ? out.shape.back() : 1;
+  const int64_t rows = last ? out.numel() / last : 0;
+  const int64_t rowsPerItem = std::max<int64_t>(1, kChunk / std::max<int64_t>(last, 1));
+  kb.kernel().items = chunks(rows, rowsPerItem);
+  Value* lo = b.CreateMul(kb.begin(), kb.c64(rowsPerItem));
+  Value* hi = b.CreateBinaryIntrinsic(Intrinsic::smin, b.CreateMul(kb.end(), kb.c64(rowsPerItem)), kb.c64(rows));
   auto outStrides = stridesOf(out.shape);
-  kb.loop(lo, hi, [&](Value* i) {
+  kb.loop(lo, hi, [&](Value* row) {
     std::vector<Value*> coords;
-    for (size_t d = 0; d < out.shape.size(); ++d)
-      coords.push_back(b.CreateURem(b.CreateUDiv(i, kb.c64(outStrides[d])), kb.c64(out.shape[d])));
-    auto [src, buf] = source(coords);
-    const TensorType& st = kb.type(buf);
-    if (epi.empty() && !fill) { // a plain copy of the element's bytes
-      kb.copyElement(dtypeSize(out.dtype), kb.addr(out.dtype, kb.buffer(bind.out), i), kb.addr(st.dtype, kb.buffer(buf), src));
-      return;
-    }
-    Type* t = computeType(kb.ctx(), out.dtype);
-    Value* inside = b.CreateICmpSGE(src, kb.c64(0)); // index -1: outside (the fill)
-    Value* v = kb.load(st.dtype, kb.buffer(buf), b.CreateSelect(inside, src, kb.c64(0)), t);
-    if (fill)
-      v = b.CreateSelect(inside, v, kb.cf(*fill, t));
-    kb.store(out.dtype, kb.buffer(bind.out), i, epi.apply(kb, v, i, out.shape));
-  });
+    for (size_t d = 0; d + 1 < rank; ++d) // row = the flat index over the leading dimensions
+      coords.push_back(b.CreateURem(b.CreateUDiv(row, kb.c64(outStrides[d] / std::max<int64_t>(last, 1))), kb.c64(out.shape[d])));
+    Value* rowStart = b.CreateMul(row, kb.c64(last));
+    kb.loop(0, last, [&](Value* j) {
+      std::vector<Value*> c = coords;
+      if (rank)
+        c.push_back(j);
+      Value* i = b.CreateAdd(rowStart, j);
+      auto [src, buf] = source(c);
+      const TensorType& st = kb.type(buf);
+      if (epi.empty() && !fill) { // a plain copy of the element's bytes
+        kb.copyElement(dtypeSize(out.dtype), kb.addr(out.dtype, kb.buffer(bind.out), i),
+                       kb.addr(st.dtype, kb.buffer(buf), src));
+        return;
+      }
+      Type* t = computeType(kb.ctx(), out.dtype);
+      Value* inside = b.CreateICmpSGE(src, kb.c64(0)); // index -1: outside (the fill)
+      Value* v = kb.load(st.dtype, kb.buffer(buf), b.CreateSelect(inside, src, kb.c64(0)), t);
+      if (fill)
+        v = b.CreateSelect(inside, v, kb.cf(*fill, t));
+      kb.store(out.dtype, kb.buffer(bind.out), i, epi.apply(kb, v, i, out.shape));
+    }, "j");
+  }, "row");
   return Error::success();
 }
 
